@@ -1,0 +1,365 @@
+import { sql, type SQL } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+/** `column IN ('a', 'b')` for a check constraint. Values are constants from this file, never input. */
+function oneOf(column: string, values: readonly string[]): SQL {
+  return sql.raw(`${column} IN (${values.map((v) => `'${v}'`).join(", ")})`);
+}
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+const tz = (name: string) => timestamp(name, { withTimezone: true });
+
+export const billingPlans = ["free", "pro", "enterprise"] as const;
+export const roles = ["owner", "admin", "member", "viewer"] as const;
+export const repoProviders = ["github", "gitlab", "bitbucket"] as const;
+export const machineSizes = ["small", "medium", "large", "xlarge"] as const;
+export const providerTypes = ["aws", "digitalocean", "hetzner", "local", "gcp", "linode"] as const;
+export const vmStatuses = ["pending", "provisioning", "running", "stopped", "terminated"] as const;
+export const environmentStatuses = ["pending", "building", "deploying", "ready", "failed", "terminated", "reaped"] as const;
+export const liveEnvironmentStatuses = ["pending", "building", "deploying", "ready", "failed"] as const;
+export const runTriggers = ["pr_opened", "pr_synchronized", "manual_rebuild", "secret_updated"] as const;
+export const runStatuses = ["pending", "building", "deploying", "testing", "completed", "failed", "cancelled"] as const;
+export const runResults = ["success", "failure", "cancelled"] as const;
+export const architectures = ["amd64", "arm64", "multi"] as const;
+export const jobStatuses = ["queued", "provisioning", "running", "completed", "failed", "cancelled"] as const;
+export const logStreams = ["stdout", "stderr"] as const;
+export const secretTypes = ["env", "file"] as const;
+export const agentRoles = ["builder", "preview"] as const;
+export const agentStatuses = ["connected", "disconnected"] as const;
+
+export const teams = pgTable(
+  "teams",
+  {
+    id: text("id").primaryKey(),
+    slug: text("slug").notNull(),
+    name: text("name").notNull(),
+    billingEmail: text("billing_email"),
+    billingPlan: text("billing_plan", { enum: billingPlans }).notNull().default("free"),
+    maxConcurrentEnvironments: integer("max_concurrent_environments").notNull().default(5),
+    maxConcurrentBuilds: integer("max_concurrent_builds").notNull().default(10),
+    deletedAt: tz("deleted_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("teams_slug_key").on(t.slug).where(sql`deleted_at IS NULL`),
+    check("teams_slug_format", sql`${t.slug} ~ '^[a-z0-9][a-z0-9-]*[a-z0-9]$' AND length(${t.slug}) <= 63`),
+    check("teams_billing_plan_valid", oneOf("billing_plan", billingPlans)),
+    check("teams_quotas_positive", sql`${t.maxConcurrentEnvironments} > 0 AND ${t.maxConcurrentBuilds} > 0`),
+  ],
+);
+
+export const users = pgTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    email: text("email").notNull(),
+    name: text("name"),
+    avatarUrl: text("avatar_url"),
+    githubId: bigint("github_id", { mode: "number" }),
+    googleId: text("google_id"),
+    isActive: boolean("is_active").notNull().default(true),
+    emailVerified: boolean("email_verified").notNull().default(false),
+    lastLoginAt: tz("last_login_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("users_email_key").on(sql`lower(${t.email})`),
+    uniqueIndex("users_github_id_key").on(t.githubId),
+    uniqueIndex("users_google_id_key").on(t.googleId),
+  ],
+);
+
+export const teamMembers = pgTable(
+  "team_members",
+  {
+    teamId: text("team_id").notNull().references(() => teams.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: roles }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "team_members_pkey", columns: [t.teamId, t.userId] }),
+    index("team_members_user_idx").on(t.userId),
+    check("team_members_role_valid", oneOf("role", roles)),
+  ],
+);
+
+export const cloudProviders = pgTable(
+  "cloud_providers",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id").notNull().references(() => teams.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    providerType: text("provider_type", { enum: providerTypes }).notNull(),
+    encryptedCredentials: text("encrypted_credentials").notNull(),
+    region: text("region").notNull(),
+    config: jsonb("config").$type<Record<string, unknown>>().notNull().default({}),
+    isActive: boolean("is_active").notNull().default(true),
+    lastValidatedAt: tz("last_validated_at"),
+    validationError: text("validation_error"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("cloud_providers_team_name_key").on(t.teamId, t.name),
+    check("cloud_providers_type_valid", oneOf("provider_type", providerTypes)),
+  ],
+);
+
+export const projects = pgTable(
+  "projects",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id").notNull().references(() => teams.id, { onDelete: "cascade" }),
+    slug: text("slug").notNull(),
+    name: text("name").notNull(),
+    repoUrl: text("repo_url").notNull(),
+    repoProvider: text("repo_provider", { enum: repoProviders }).notNull().default("github"),
+    defaultBranch: text("default_branch").notNull().default("main"),
+    cloudProviderId: text("cloud_provider_id").references(() => cloudProviders.id, { onDelete: "set null" }),
+    defaultPreviewSize: text("default_preview_size", { enum: machineSizes }).notNull().default("medium"),
+    config: jsonb("config").$type<Record<string, unknown>>().notNull().default({}),
+    isActive: boolean("is_active").notNull().default(true),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("projects_team_slug_key").on(t.teamId, t.slug),
+    index("projects_repo_url_idx").on(t.repoUrl),
+    index("projects_cloud_provider_idx").on(t.cloudProviderId),
+    check("projects_repo_provider_valid", oneOf("repo_provider", repoProviders)),
+    check("projects_default_preview_size_valid", oneOf("default_preview_size", machineSizes)),
+  ],
+);
+
+export const environments = pgTable(
+  "environments",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().references(() => projects.id, { onDelete: "cascade" }),
+    prNumber: integer("pr_number").notNull(),
+    branchName: text("branch_name").notNull(),
+    commitHash: text("commit_hash").notNull(),
+    subdomainHash: text("subdomain_hash").notNull(),
+    cloudProviderId: text("cloud_provider_id").references(() => cloudProviders.id, { onDelete: "set null" }),
+    size: text("size", { enum: machineSizes }).notNull(),
+    region: text("region").notNull(),
+    vmId: text("vm_id"),
+    vmIp: text("vm_ip"),
+    vmStatus: text("vm_status", { enum: vmStatuses }).notNull().default("pending"),
+    status: text("status", { enum: environmentStatuses }).notNull().default("pending"),
+    deployedAt: tz("deployed_at"),
+    lastHeartbeatAt: tz("last_heartbeat_at"),
+    terminatedAt: tz("terminated_at"),
+    estimatedCostUsd: numeric("estimated_cost_usd", { precision: 12, scale: 4 }).notNull().default("0"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("environments_subdomain_hash_key").on(t.subdomainHash),
+    uniqueIndex("environments_one_live_per_pr")
+      .on(t.projectId, t.prNumber)
+      .where(sql`status NOT IN ('terminated', 'reaped')`),
+    index("environments_project_created_idx").on(t.projectId, t.createdAt),
+    index("environments_live_heartbeat_idx")
+      .on(t.lastHeartbeatAt)
+      .where(sql`status NOT IN ('terminated', 'reaped')`),
+    index("environments_cloud_provider_idx").on(t.cloudProviderId),
+    check("environments_pr_number_positive", sql`${t.prNumber} > 0`),
+    check("environments_subdomain_hash_format", sql`${t.subdomainHash} ~ '^[a-z0-9]{16}$'`),
+    check("environments_size_valid", oneOf("size", machineSizes)),
+    check("environments_vm_status_valid", oneOf("vm_status", vmStatuses)),
+    check("environments_status_valid", oneOf("status", environmentStatuses)),
+  ],
+);
+
+export const workflowRuns = pgTable(
+  "workflow_runs",
+  {
+    id: text("id").primaryKey(),
+    environmentId: text("environment_id").notNull().references(() => environments.id, { onDelete: "cascade" }),
+    trigger: text("trigger", { enum: runTriggers }).notNull(),
+    triggeredBy: text("triggered_by"),
+    commitHash: text("commit_hash").notNull(),
+    config: jsonb("config").$type<Record<string, unknown>>(),
+    status: text("status", { enum: runStatuses }).notNull().default("pending"),
+    startedAt: tz("started_at"),
+    completedAt: tz("completed_at"),
+    durationSeconds: integer("duration_seconds"),
+    result: text("result", { enum: runResults }),
+    errorMessage: text("error_message"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("workflow_runs_environment_created_idx").on(t.environmentId, t.createdAt),
+    index("workflow_runs_active_idx").on(t.status).where(sql`status IN ('pending', 'building', 'deploying', 'testing')`),
+    check("workflow_runs_trigger_valid", oneOf("trigger", runTriggers)),
+    check("workflow_runs_status_valid", oneOf("status", runStatuses)),
+    check("workflow_runs_result_valid", sql`result IS NULL OR ${oneOf("result", runResults)}`),
+  ],
+);
+
+export const buildJobs = pgTable(
+  "build_jobs",
+  {
+    id: text("id").primaryKey(),
+    workflowRunId: text("workflow_run_id").notNull().references(() => workflowRuns.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    architecture: text("architecture", { enum: architectures }).notNull(),
+    contextPath: text("context_path").notNull(),
+    dockerfilePath: text("dockerfile_path").notNull(),
+    vmId: text("vm_id"),
+    agentId: text("agent_id"),
+    cloudProviderId: text("cloud_provider_id").references(() => cloudProviders.id, { onDelete: "set null" }),
+    machineSize: text("machine_size", { enum: machineSizes }).notNull().default("medium"),
+    status: text("status", { enum: jobStatuses }).notNull().default("queued"),
+    queuedAt: tz("queued_at").notNull().defaultNow(),
+    startedAt: tz("started_at"),
+    completedAt: tz("completed_at"),
+    durationSeconds: integer("duration_seconds"),
+    artifactUrl: text("artifact_url"),
+    exitCode: integer("exit_code"),
+    errorMessage: text("error_message"),
+    attempt: integer("attempt").notNull().default(1),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("build_jobs_run_name_key").on(t.workflowRunId, t.name),
+    index("build_jobs_active_idx").on(t.status).where(sql`status IN ('queued', 'provisioning', 'running')`),
+    check("build_jobs_architecture_valid", oneOf("architecture", architectures)),
+    check("build_jobs_machine_size_valid", oneOf("machine_size", machineSizes)),
+    check("build_jobs_status_valid", oneOf("status", jobStatuses)),
+    check("build_jobs_attempt_positive", sql`${t.attempt} >= 1`),
+  ],
+);
+
+export const buildLogs = pgTable(
+  "build_logs",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    buildJobId: text("build_job_id").notNull().references(() => buildJobs.id, { onDelete: "cascade" }),
+    seq: bigint("seq", { mode: "number" }).notNull(),
+    timestamp: tz("timestamp").notNull(),
+    stream: text("stream", { enum: logStreams }).notNull(),
+    line: text("line").notNull(),
+  },
+  (t) => [
+    uniqueIndex("build_logs_job_seq_key").on(t.buildJobId, t.seq),
+    check("build_logs_stream_valid", oneOf("stream", logStreams)),
+    check("build_logs_seq_nonnegative", sql`${t.seq} >= 0`),
+  ],
+);
+
+export const secrets = pgTable(
+  "secrets",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().references(() => projects.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    encryptedValue: text("encrypted_value").notNull(),
+    scope: text("scope").notNull().default("global"),
+    secretType: text("secret_type", { enum: secretTypes }).notNull().default("env"),
+    filePath: text("file_path"),
+    filePermissions: text("file_permissions"),
+    createdBy: text("created_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("secrets_project_key_scope_key").on(t.projectId, t.key, t.scope),
+    check("secrets_type_valid", oneOf("secret_type", secretTypes)),
+    check(
+      "secrets_file_fields",
+      sql`(${t.secretType} = 'file') = (${t.filePath} IS NOT NULL)`,
+    ),
+    check("secrets_file_permissions_format", sql`${t.filePermissions} IS NULL OR ${t.filePermissions} ~ '^0[0-7]{3}$'`),
+  ],
+);
+
+/** Append-only. No foreign keys: an audit row never blocks deleting what it mentions, and outlives it. */
+export const auditLogs = pgTable(
+  "audit_logs",
+  {
+    id: text("id").primaryKey(),
+    actorId: text("actor_id"),
+    actorEmail: text("actor_email"),
+    actorIp: text("actor_ip"),
+    action: text("action").notNull(),
+    resourceType: text("resource_type").notNull(),
+    resourceId: text("resource_id"),
+    teamId: text("team_id"),
+    projectId: text("project_id"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    timestamp: tz("timestamp").notNull().defaultNow(),
+  },
+  (t) => [
+    index("audit_logs_team_time_idx").on(t.teamId, t.timestamp.desc(), t.id.desc()),
+    index("audit_logs_resource_idx").on(t.resourceType, t.resourceId),
+    check("audit_logs_action_format", sql`${t.action} ~ '^[a-z_]+\\.[a-z_]+$'`),
+  ],
+);
+
+export const agentConnections = pgTable(
+  "agent_connections",
+  {
+    agentId: text("agent_id").primaryKey(),
+    environmentId: text("environment_id").references(() => environments.id, { onDelete: "cascade" }),
+    buildJobId: text("build_job_id").references(() => buildJobs.id, { onDelete: "cascade" }),
+    role: text("role", { enum: agentRoles }).notNull(),
+    tokenHash: text("token_hash").notNull(),
+    status: text("status", { enum: agentStatuses }).notNull().default("disconnected"),
+    ipAddress: text("ip_address"),
+    agentVersion: text("agent_version"),
+    systemInfo: jsonb("system_info").$type<Record<string, unknown>>(),
+    connectedAt: tz("connected_at"),
+    lastSeenAt: tz("last_seen_at"),
+    disconnectedAt: tz("disconnected_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("agent_connections_token_hash_key").on(t.tokenHash),
+    index("agent_connections_environment_idx").on(t.environmentId),
+    index("agent_connections_build_job_idx").on(t.buildJobId),
+    check("agent_connections_role_valid", oneOf("role", agentRoles)),
+    check("agent_connections_status_valid", oneOf("status", agentStatuses)),
+    check("agent_connections_token_hash_format", sql`${t.tokenHash} ~ '^[0-9a-f]{64}$'`),
+    check(
+      "agent_connections_assignment",
+      sql`(${t.role} = 'builder' AND ${t.buildJobId} IS NOT NULL AND ${t.environmentId} IS NULL) OR (${t.role} = 'preview' AND ${t.environmentId} IS NOT NULL AND ${t.buildJobId} IS NULL)`,
+    ),
+  ],
+);
+
+/** Tables that carry `updated_at`, kept current by a trigger (migrations/0001_updated_at_triggers.sql). */
+export const tablesWithUpdatedAt = [
+  "teams",
+  "users",
+  "team_members",
+  "cloud_providers",
+  "projects",
+  "environments",
+  "workflow_runs",
+  "build_jobs",
+  "secrets",
+  "agent_connections",
+] as const;
