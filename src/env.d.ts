@@ -1,0 +1,6 @@
+// Secrets set with `wrangler secret put` (or .dev.vars locally); `wrangler types` only sees [vars].
+interface Env {
+  DATABASE_URL: string;
+  ENCRYPTION_KEY: string;
+  ENCRYPTION_OLD_KEYS?: string;
+}

@@ -1,0 +1,40 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// A fixed key for tests only; production keys come from `wrangler secret put ENCRYPTION_KEY`.
+const TEST_ENCRYPTION_KEY = "7f".repeat(32);
+
+export default defineConfig({
+  plugins: [
+    // Evaluated for every test file's runtime: each gets a fresh database cloned from the migrated template.
+    cloudflareTest(async ({ inject }) => {
+      const localDbUrl = inject("localDbUrl");
+      const response = await fetch(`${localDbUrl}/_stagely/databases`, {
+        method: "POST",
+        body: JSON.stringify({ template: "stagely_template" }),
+      });
+      if (!response.ok) throw new Error(`could not create a test database: ${await response.text()}`);
+      const { name } = (await response.json()) as { name: string };
+      const port = new URL(localDbUrl).port;
+      return {
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            STAGELY_ENV: "test",
+            LOG_LEVEL: "warn",
+            DATABASE_URL: `postgres://stagely:local@127.0.0.1:${port}/${name}`,
+            ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+            TEST_LOCAL_DB_URL: localDbUrl,
+            TEST_DATABASE_NAME: name,
+          },
+        },
+      };
+    }),
+  ],
+  test: {
+    globalSetup: ["./test/global-setup.ts"],
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+  },
+});
