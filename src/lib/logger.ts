@@ -6,9 +6,13 @@ const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 /** Keys whose values are never written, whatever the caller passes. */
 const redactedKey = /authorization|cookie|password|secret|token|credential|encryption_key|database_url|^value$/i;
 
+/** The password part of a connection URL (`postgres://user:password@host`). */
+const urlPassword = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi;
+
 function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return value.replace(urlPassword, "$1***@");
   if (depth > 4 || value === null || typeof value !== "object") return value;
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Error) return { name: value.name, message: redact(value.message, depth + 1), stack: redact(value.stack, depth + 1) };
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {

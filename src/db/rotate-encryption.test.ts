@@ -1,0 +1,89 @@
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { bytesToBase64, hexToBytes, Keyring } from "../lib/crypto.ts";
+import { newId } from "../lib/ids.ts";
+import { db } from "../../test/db.ts";
+import { associatedData } from "./encrypted-columns.ts";
+import { rotateEncryptedValues, type RotationProgress } from "./rotate-encryption.ts";
+import { cloudProviders, projects, secrets, teams } from "./schema.ts";
+
+const OLD = { id: "k1", hex: "11".repeat(32) };
+const NEW = { id: "k2", hex: "22".repeat(32) };
+
+/** The Go core's format, sealed directly with Web Crypto: base64(nonce ‖ ciphertext ‖ tag), no associated data. */
+async function goSeal(hex: string, plaintext: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", hexToBytes(hex), "AES-GCM", false, ["encrypt"]);
+  const nonce = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, key, new TextEncoder().encode(plaintext)));
+  return bytesToBase64(new Uint8Array([...nonce, ...sealed]));
+}
+
+async function seed(count: number) {
+  const old = await Keyring.create(OLD);
+  const teamId = newId("team");
+  const projectId = newId("project");
+  const providerId = newId("cloudProvider");
+  await db.batch([
+    db.insert(teams).values({ id: teamId, slug: `rot-${teamId.slice(5)}`, name: "Rotation" }),
+    db.insert(projects).values({ id: projectId, teamId, slug: "app", name: "App", repoUrl: "https://github.com/acme/app" }),
+    db.insert(cloudProviders).values({ id: providerId, teamId, name: "do", providerType: "digitalocean", region: "fra1", encryptedCredentials: await goSeal(OLD.hex, '{"api_token":"dop_v1_x"}') }),
+  ]);
+  const rows = [];
+  for (let i = 0; i < count; i++) {
+    const row = { id: newId("secret"), projectId, key: `KEY_${i}`, scope: "global" };
+    const stored = i % 2 === 0 ? await goSeal(OLD.hex, `value-${i}`) : await old.encrypt(`value-${i}`, associatedData.secret(row));
+    rows.push({ ...row, encryptedValue: stored });
+  }
+  await db.insert(secrets).values(rows);
+  return { projectId, providerId };
+}
+
+describe("rotateEncryptedValues", () => {
+  it("re-encrypts legacy and old-key values under the active key, bound to their rows, in batches", async () => {
+    const { projectId, providerId } = await seed(7);
+    const keyring = await Keyring.create(NEW, [OLD]);
+    const progress: RotationProgress[] = [];
+    const result = await rotateEncryptedValues(db, keyring, { batchSize: 3, onProgress: (p) => progress.push({ ...p }) });
+    expect(result).toEqual({ rotated: 8, failed: [] });
+    expect(progress.filter((p) => p.table === "secrets").map((p) => p.done)).toEqual([0, 3, 6, 7]);
+    expect(progress.at(-1)).toMatchObject({ table: "cloud_providers", done: 1, total: 1 });
+
+    const onlyNew = await Keyring.create(NEW);
+    for (const row of await db.select().from(secrets).where(eq(secrets.projectId, projectId))) {
+      expect(row.encryptedValue.startsWith("v1.k2.")).toBe(true);
+      expect(await onlyNew.decrypt(row.encryptedValue, associatedData.secret(row))).toBe(`value-${row.key.slice(4)}`);
+    }
+    const [provider] = await db.select().from(cloudProviders).where(eq(cloudProviders.id, providerId));
+    expect(await onlyNew.decrypt(provider!.encryptedCredentials, associatedData.cloudCredentials(provider!))).toBe('{"api_token":"dop_v1_x"}');
+
+    expect(await rotateEncryptedValues(db, keyring)).toEqual({ rotated: 0, failed: [] });
+  });
+
+  it("resumes after an interruption without redoing finished rows", async () => {
+    const { projectId } = await seed(5);
+    const keyring = await Keyring.create(NEW, [OLD]);
+    const stop = new Error("interrupted");
+    await expect(
+      rotateEncryptedValues(db, keyring, {
+        batchSize: 2,
+        onProgress: (p) => {
+          if (p.table === "secrets" && p.done === 2) throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    const mine = () => db.select().from(secrets).where(eq(secrets.projectId, projectId));
+    expect((await mine()).filter((r) => r.encryptedValue.startsWith("v1.k2.")).length).toBeGreaterThanOrEqual(2);
+    await rotateEncryptedValues(db, keyring, { batchSize: 2 });
+    expect((await mine()).every((r) => r.encryptedValue.startsWith("v1.k2."))).toBe(true);
+  });
+
+  it("reports values no configured key can open and leaves them untouched", async () => {
+    const { projectId } = await seed(1);
+    const stray = { id: newId("secret"), projectId, key: "STRAY", scope: "global", encryptedValue: await goSeal("33".repeat(32), "x") };
+    await db.insert(secrets).values(stray);
+    const result = await rotateEncryptedValues(db, await Keyring.create(NEW, [OLD]));
+    expect(result.failed).toContain(stray.id);
+    const [after] = await db.select().from(secrets).where(eq(secrets.id, stray.id));
+    expect(after!.encryptedValue).toBe(stray.encryptedValue);
+  });
+});

@@ -1,0 +1,53 @@
+import { Hono } from "hono";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { z } from "zod";
+import type { AppEnv } from "../app-env.ts";
+import { handleError, handleNotFound } from "./errors.ts";
+import { requestContext } from "./request-context.ts";
+import { validate } from "./validation.ts";
+
+// The app's error handling and validation, mounted on a route of this test's own (the API has no JSON route yet).
+const app = new Hono<AppEnv>()
+  .use(requestContext)
+  .post("/things", validate("json", z.object({ name: z.string().min(1), size: z.enum(["small", "large"]) }).strict()), (c) =>
+    c.json({ ok: c.req.valid("json").name }),
+  )
+  .get("/boom", () => {
+    throw new Error("database password is hunter2");
+  })
+  .notFound(handleNotFound)
+  .onError(handleError);
+
+const post = (body: string) => app.request("/things", { method: "POST", body, headers: { "content-type": "application/json" } }, env);
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("error handling", () => {
+  it("answers malformed JSON with 400 in the error shape", async () => {
+    const response = await post("{not json");
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      error: { code: "BAD_REQUEST", message: "request body is not valid JSON", request_id: response.headers.get("x-request-id") },
+    });
+  });
+
+  it("names every failing field, including unknown ones", async () => {
+    const response = await post(JSON.stringify({ name: "", size: "huge", extra: 1 }));
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; issues: { path: string }[]; message: string } };
+    expect(error.code).toBe("VALIDATION_FAILED");
+    expect(error.issues.map((i) => i.path).sort()).toEqual(["json", "name", "size"]);
+    expect(error.message).toMatch(/^invalid json: /);
+  });
+
+  it("hides unexpected errors behind a 500 with no message or stack, and logs them", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const response = await app.request("/boom", {}, env);
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "internal error", request_id: response.headers.get("x-request-id") } });
+    expect(text).not.toContain("hunter2");
+    expect(logged).toHaveBeenCalled();
+  });
+});
