@@ -1,6 +1,10 @@
 // Secrets set with `wrangler secret put` (or .dev.vars locally); `wrangler types` only sees [vars].
-interface Env {
+interface StagelySecrets {
   DATABASE_URL: string;
   ENCRYPTION_KEY: string;
   ENCRYPTION_OLD_KEYS?: string;
+}
+interface Env extends StagelySecrets {}
+declare namespace Cloudflare {
+  interface Env extends StagelySecrets {}
 }

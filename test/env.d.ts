@@ -1,5 +1,9 @@
 // Bindings vitest.config.ts adds for tests only.
-interface Env {
+interface TestBindings {
   TEST_LOCAL_DB_URL: string;
   TEST_DATABASE_NAME: string;
+}
+interface Env extends TestBindings {}
+declare namespace Cloudflare {
+  interface Env extends TestBindings {}
 }

@@ -159,9 +159,8 @@ function decodePayload(payload: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-async function open(key: CryptoKey, sealed: Uint8Array<ArrayBuffer>, additionalData?: Uint8Array<ArrayBuffer>): Promise<string> {
-  const params: AesGcmParams = { name: "AES-GCM", iv: sealed.subarray(0, NONCE_BYTES) };
-  if (additionalData) params.additionalData = additionalData;
+async function open(key: CryptoKey, sealed: Uint8Array<ArrayBuffer>, additionalData?: Uint8Array): Promise<string> {
+  const params = { name: "AES-GCM", iv: sealed.subarray(0, NONCE_BYTES), ...(additionalData ? { additionalData } : {}) };
   try {
     return decoder.decode(await crypto.subtle.decrypt(params, key, sealed.subarray(NONCE_BYTES)));
   } catch {

@@ -1,0 +1,85 @@
+// npm run dev: the whole API on this machine with no accounts. Starts the local database (PGlite, data in
+// .stagely/), applies migrations, runs `wrangler dev`, and prints the URL. Ctrl-C stops everything.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { getSql, LOCAL_DB_DEFAULT_PORT } from "../src/db/client.ts";
+import { applyMigrations } from "../src/db/migrate.ts";
+import { randomHex } from "../src/lib/crypto.ts";
+import { DEV_VARS_PATH, readDevVars, writeDevVars } from "./lib/dev-vars.ts";
+import { loadMigrations } from "./lib/migration-files.ts";
+import { startLocalDatabase } from "./local-db/index.ts";
+
+const root = join(import.meta.dirname, "..");
+const apiPort = Number(process.env.PORT ?? 8787);
+const step = (text: string) => console.log(`[dev] ${text}`);
+
+if (!existsSync(DEV_VARS_PATH)) {
+  writeDevVars({
+    STAGELY_ENV: "development",
+    LOG_LEVEL: "info",
+    DATABASE_URL: `postgres://stagely:local@127.0.0.1:${LOCAL_DB_DEFAULT_PORT}/stagely`,
+    ENCRYPTION_KEY: randomHex(32),
+  });
+  step("created .dev.vars with a fresh local ENCRYPTION_KEY");
+}
+const vars = readDevVars();
+const databaseUrl = new URL(vars.DATABASE_URL ?? "");
+const database = databaseUrl.pathname.slice(1);
+
+step("starting the local database (PGlite; the first start takes about 10 s) ...");
+const local = await startLocalDatabase({
+  backend: "pglite",
+  port: Number(databaseUrl.port || LOCAL_DB_DEFAULT_PORT),
+  dataDir: join(root, ".stagely", "pglite"),
+  onError: (error) => console.error("[db] internal error:", error),
+}).catch((error: unknown) => {
+  console.error(`[dev] could not start the local database: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`[dev] is another \`npm run dev\` running? Port ${databaseUrl.port || LOCAL_DB_DEFAULT_PORT} must be free.`);
+  process.exit(1);
+});
+
+const { applied } = await applyMigrations(getSql(local.databaseUrl(database)), await loadMigrations(), (p) =>
+  step(`migration ${p.index}/${p.total} ${p.tag}: ${p.state === "applied" ? "applied" : "up to date"}`),
+);
+step(applied.length ? `${applied.length} migration(s) applied` : "database schema is up to date");
+
+// Its own process group, so stopping reaches wrangler's workerd children too.
+const wrangler = spawn("npx", ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(apiPort)], {
+  cwd: root,
+  stdio: "inherit",
+  detached: true,
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    try {
+      process.kill(-wrangler.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    await local.stop();
+  }
+  process.exit(code);
+}
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+wrangler.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`[dev] wrangler dev exited (code ${code}); stopping.`);
+    void stop(code ?? 1);
+  }
+});
+
+const url = `http://127.0.0.1:${apiPort}`;
+for (let attempt = 0; attempt < 120 && !stopping; attempt++) {
+  const ready = await fetch(`${url}/ready`).then((r) => r.ok, () => false);
+  if (ready) {
+    step(`Stagely API is ready at ${url}  (try: curl ${url}/ready)  Ctrl-C stops everything.`);
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
