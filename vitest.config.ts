@@ -26,6 +26,7 @@ export default defineConfig({
             ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
             TEST_LOCAL_DB_URL: localDbUrl,
             TEST_DATABASE_NAME: name,
+            TEST_FAKE_URLS: inject("fakeUrls"),
           },
         },
       };

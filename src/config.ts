@@ -32,6 +32,16 @@ const databaseUrl = z
     }
   }, "must be a postgres:// URL with a host and a database name");
 
+const httpUrl = z
+  .string()
+  .refine((value) => /^https?:\/\/[^\s/]+/.test(value) && URL.canParse(value), "must be an http(s) URL")
+  .transform((value) => value.replace(/\/+$/, ""));
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === "" ? undefined : value));
+
 export const configSchema = z.object({
   STAGELY_ENV: z.enum(["development", "test", "production"]).default("production"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -39,6 +49,21 @@ export const configSchema = z.object({
   ENCRYPTION_KEY: hexKey,
   ENCRYPTION_KEY_ID: keyId.default("k1"),
   ENCRYPTION_OLD_KEYS: oldKeys.default([]),
+  /** Where users and agents reach this API (agents dial `<PUBLIC_URL>/v1/agent/connect`). */
+  PUBLIC_URL: httpUrl.default("http://127.0.0.1:8787"),
+  /** Previews are served at https://<subdomain_hash>.<PREVIEW_DOMAIN>. */
+  PREVIEW_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, "must be a DNS name").default("preview.localhost"),
+  /** The agent binary for a VM; `{arch}` becomes amd64 or arm64. */
+  AGENT_DOWNLOAD_URL: httpUrl.default("https://downloads.stagely.dev/agent/latest/stagely-agent-linux-{arch}"),
+  /** GitHub OAuth app (login). Base URLs are configurable so tests and GitHub Enterprise work. */
+  GITHUB_CLIENT_ID: optionalText,
+  GITHUB_CLIENT_SECRET: optionalText,
+  GITHUB_WEB_URL: httpUrl.default("https://github.com"),
+  GITHUB_API_URL: httpUrl.default("https://api.github.com"),
+  /** GitHub App (webhooks, repository contents, clone tokens, deployments). */
+  GITHUB_APP_ID: optionalText,
+  GITHUB_APP_PRIVATE_KEY: optionalText,
+  GITHUB_WEBHOOK_SECRET: optionalText,
 });
 
 export type Config = z.infer<typeof configSchema>;

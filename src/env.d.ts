@@ -3,6 +3,9 @@ interface StagelySecrets {
   DATABASE_URL: string;
   ENCRYPTION_KEY: string;
   ENCRYPTION_OLD_KEYS?: string;
+  GITHUB_CLIENT_SECRET?: string;
+  GITHUB_APP_PRIVATE_KEY?: string;
+  GITHUB_WEBHOOK_SECRET?: string;
 }
 interface Env extends StagelySecrets {}
 declare namespace Cloudflare {

@@ -2,6 +2,7 @@
 interface TestBindings {
   TEST_LOCAL_DB_URL: string;
   TEST_DATABASE_NAME: string;
+  TEST_FAKE_URLS: string;
 }
 interface Env extends TestBindings {}
 declare namespace Cloudflare {

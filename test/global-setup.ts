@@ -3,6 +3,7 @@ import { getSql } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
 import { defaultTestBackend, startLocalDatabase } from "../scripts/local-db/index.ts";
 import { loadMigrations } from "../scripts/lib/migration-files.ts";
+import { startFakes } from "./fakes/index.ts";
 
 export const TEMPLATE_DATABASE = "stagely_template";
 
@@ -18,7 +19,12 @@ export default async function setup(project: TestProject) {
   project.provide("localDbUrl", local.server.url);
   project.provide("localDbBackend", backend);
   project.provide("hostNodeVersion", process.version);
-  return () => local.stop();
+  const fakes = await startFakes();
+  project.provide("fakeUrls", JSON.stringify(fakes.urls));
+  return async () => {
+    await fakes.stop();
+    await local.stop();
+  };
 }
 
 declare module "vitest" {
@@ -26,5 +32,6 @@ declare module "vitest" {
     localDbUrl: string;
     localDbBackend: string;
     hostNodeVersion: string;
+    fakeUrls: string;
   }
 }

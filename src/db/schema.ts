@@ -40,6 +40,7 @@ export const logStreams = ["stdout", "stderr"] as const;
 export const secretTypes = ["env", "file"] as const;
 export const agentRoles = ["builder", "preview"] as const;
 export const agentStatuses = ["connected", "disconnected"] as const;
+export const tokenKinds = ["session", "api"] as const;
 
 export const teams = pgTable(
   "teams",
@@ -137,10 +138,16 @@ export const projects = pgTable(
     defaultPreviewSize: text("default_preview_size", { enum: machineSizes }).notNull().default("medium"),
     config: jsonb("config").$type<Record<string, unknown>>().notNull().default({}),
     isActive: boolean("is_active").notNull().default(true),
+    /** Previews for pull requests from forks (off by default: a fork's code would see the project's secrets). */
+    forkPreviews: boolean("fork_previews").notNull().default(false),
+    previewTtlHours: integer("preview_ttl_hours").notNull().default(24),
+    /** Set when a secret changes; ready environments deployed before it need a redeploy. */
+    secretsChangedAt: tz("secrets_changed_at"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
+    check("projects_preview_ttl_positive", sql`${t.previewTtlHours} BETWEEN 1 AND 720`),
     uniqueIndex("projects_team_slug_key").on(t.teamId, t.slug),
     index("projects_repo_url_idx").on(t.repoUrl),
     index("projects_cloud_provider_idx").on(t.cloudProviderId),
@@ -350,6 +357,38 @@ export const agentConnections = pgTable(
   ],
 );
 
+/** User sessions (`ses_`) and personal API tokens (`tok_`): only the SHA-256 of the token is stored. */
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: tokenKinds }).notNull(),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    /** The token's first characters, to recognise it in a list (never enough to use it). */
+    tokenHint: text("token_hint").notNull(),
+    expiresAt: tz("expires_at"),
+    lastUsedAt: tz("last_used_at"),
+    revokedAt: tz("revoked_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("api_tokens_token_hash_key").on(t.tokenHash),
+    index("api_tokens_user_idx").on(t.userId, t.kind, t.createdAt),
+    check("api_tokens_kind_valid", oneOf("kind", tokenKinds)),
+    check("api_tokens_token_hash_format", sql`${t.tokenHash} ~ '^[0-9a-f]{64}$'`),
+  ],
+);
+
+/** GitHub webhook deliveries already accepted (X-GitHub-Delivery), so a redelivery is processed once. */
+export const webhookDeliveries = pgTable("webhook_deliveries", {
+  deliveryId: text("delivery_id").primaryKey(),
+  event: text("event").notNull(),
+  receivedAt: tz("received_at").notNull().defaultNow(),
+});
+
 /** Tables that carry `updated_at`, kept current by a trigger (migrations/0001_updated_at_triggers.sql). */
 export const tablesWithUpdatedAt = [
   "teams",
@@ -362,4 +401,5 @@ export const tablesWithUpdatedAt = [
   "build_jobs",
   "secrets",
   "agent_connections",
+  "api_tokens",
 ] as const;
