@@ -1,13 +1,21 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env.ts";
+import { listAuditLogs } from "./audit/routes.ts";
+import { authRoutes } from "./auth/index.ts";
+import { cloudProviderRoutes } from "./cloud-providers/index.ts";
+import { docsRoutes } from "./docs/routes.ts";
 import { healthRoutes } from "./health/routes.ts";
 import { ApiError, handleError, handleNotFound } from "./lib/errors.ts";
 import { requestContext } from "./lib/request-context.ts";
+import { mountRoutes } from "./lib/route.ts";
+import { projectRoutes } from "./projects/index.ts";
+import { secretRoutes } from "./secrets/index.ts";
+import { teamRoutes } from "./teams/index.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export const app = new Hono<AppEnv>()
+const app = new Hono<AppEnv>()
   .use(requestContext)
   .use(
     bodyLimit({
@@ -18,5 +26,10 @@ export const app = new Hono<AppEnv>()
     }),
   )
   .route("/", healthRoutes)
+  .route("/", docsRoutes)
   .notFound(handleNotFound)
   .onError(handleError);
+
+mountRoutes(app, [...authRoutes, ...teamRoutes, ...projectRoutes, ...cloudProviderRoutes, ...secretRoutes, listAuditLogs]);
+
+export { app };

@@ -72,6 +72,7 @@ export const users = pgTable(
     name: text("name"),
     avatarUrl: text("avatar_url"),
     githubId: bigint("github_id", { mode: "number" }),
+    githubLogin: text("github_login"),
     googleId: text("google_id"),
     isActive: boolean("is_active").notNull().default(true),
     emailVerified: boolean("email_verified").notNull().default(false),
@@ -82,6 +83,7 @@ export const users = pgTable(
   (t) => [
     uniqueIndex("users_email_key").on(sql`lower(${t.email})`),
     uniqueIndex("users_github_id_key").on(t.githubId),
+    index("users_github_login_idx").on(sql`lower(${t.githubLogin})`),
     uniqueIndex("users_google_id_key").on(t.googleId),
   ],
 );
@@ -110,6 +112,8 @@ export const cloudProviders = pgTable(
     name: text("name").notNull(),
     providerType: text("provider_type", { enum: providerTypes }).notNull(),
     encryptedCredentials: text("encrypted_credentials").notNull(),
+    /** Which credential fields are set and the last characters of the main one, e.g. {"fields":["api_token"],"hint":"…3f9a"}. */
+    credentialsSummary: jsonb("credentials_summary").$type<{ fields: string[]; hint: string | null }>().notNull().default({ fields: [], hint: null }),
     region: text("region").notNull(),
     config: jsonb("config").$type<Record<string, unknown>>().notNull().default({}),
     isActive: boolean("is_active").notNull().default(true),

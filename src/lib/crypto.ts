@@ -168,11 +168,20 @@ async function open(key: CryptoKey, sealed: Uint8Array<ArrayBuffer>, additionalD
   }
 }
 
-/** The keyring described by the ENCRYPTION_* settings (see config.ts). */
-export function keyringFromConfig(config: {
+interface KeyringSettings {
   ENCRYPTION_KEY: string;
   ENCRYPTION_KEY_ID: string;
   ENCRYPTION_OLD_KEYS: KeyMaterial[];
-}): Promise<Keyring> {
-  return Keyring.create({ id: config.ENCRYPTION_KEY_ID, hex: config.ENCRYPTION_KEY }, config.ENCRYPTION_OLD_KEYS);
+}
+
+const keyrings = new WeakMap<KeyringSettings, Promise<Keyring>>();
+
+/** The keyring described by the ENCRYPTION_* settings (see config.ts), built once per parsed config. */
+export function keyringFromConfig(config: KeyringSettings): Promise<Keyring> {
+  let keyring = keyrings.get(config);
+  if (!keyring) {
+    keyring = Keyring.create({ id: config.ENCRYPTION_KEY_ID, hex: config.ENCRYPTION_KEY }, config.ENCRYPTION_OLD_KEYS);
+    keyrings.set(config, keyring);
+  }
+  return keyring;
 }

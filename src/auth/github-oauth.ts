@@ -1,0 +1,122 @@
+import { z } from "zod";
+import type { Config } from "../config.ts";
+import { hmacSha256Hex, randomHex, timingSafeEqual } from "../lib/crypto.ts";
+import { ApiError } from "../lib/errors.ts";
+
+/** How long a sign-in may take between leaving for GitHub and coming back. */
+export const STATE_TTL_SECONDS = 600;
+export const STATE_COOKIE = "stagely_oauth_state";
+
+export interface GitHubOAuthApp {
+  clientId: string;
+  clientSecret: string;
+  webUrl: string;
+  apiUrl: string;
+  callbackUrl: string;
+  stateKey: string;
+}
+
+export function oauthApp(config: Config): GitHubOAuthApp {
+  if (!config.GITHUB_CLIENT_ID || !config.GITHUB_CLIENT_SECRET) {
+    throw new ApiError("SERVICE_UNAVAILABLE", "GitHub sign-in is not configured on this server (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET)");
+  }
+  return {
+    clientId: config.GITHUB_CLIENT_ID,
+    clientSecret: config.GITHUB_CLIENT_SECRET,
+    webUrl: config.GITHUB_WEB_URL,
+    apiUrl: config.GITHUB_API_URL,
+    callbackUrl: `${config.PUBLIC_URL}/v1/auth/github/callback`,
+    // A key of its own, derived from the encryption key, so no extra secret has to be configured.
+    stateKey: `oauth-state:${config.ENCRYPTION_KEY}`,
+  };
+}
+
+/**
+ * The `state` sent to GitHub: `<nonce>.<expiry>.<hmac>`. The nonce also goes into an HttpOnly cookie, so the
+ * callback only accepts a state that this browser started (CSRF) and that has not expired.
+ */
+export async function signState(app: GitHubOAuthApp): Promise<{ state: string; nonce: string }> {
+  const nonce = randomHex(16);
+  const expires = Math.floor(Date.now() / 1000) + STATE_TTL_SECONDS;
+  const mac = await hmacSha256Hex(app.stateKey, `${nonce}.${expires}`);
+  return { state: `${nonce}.${expires}.${mac}`, nonce };
+}
+
+export async function verifyState(app: GitHubOAuthApp, state: string, cookieNonce: string | undefined): Promise<void> {
+  const [nonce = "", expires = "", mac = ""] = state.split(".");
+  const expected = await hmacSha256Hex(app.stateKey, `${nonce}.${expires}`);
+  if (!timingSafeEqual(mac, expected)) throw new ApiError("UNAUTHORIZED", "invalid sign-in state; start again at /v1/auth/github");
+  if (Number(expires) < Date.now() / 1000) throw new ApiError("UNAUTHORIZED", "the sign-in took too long; start again at /v1/auth/github");
+  if (!cookieNonce || !timingSafeEqual(cookieNonce, nonce)) {
+    throw new ApiError("UNAUTHORIZED", "this sign-in was not started from this browser; start again at /v1/auth/github");
+  }
+}
+
+export function authorizeUrl(app: GitHubOAuthApp, state: string): string {
+  const url = new URL(`${app.webUrl}/login/oauth/authorize`);
+  url.searchParams.set("client_id", app.clientId);
+  url.searchParams.set("redirect_uri", app.callbackUrl);
+  url.searchParams.set("scope", "read:user user:email");
+  url.searchParams.set("state", state);
+  url.searchParams.set("allow_signup", "true");
+  return url.toString();
+}
+
+const tokenResponse = z.union([
+  z.object({ access_token: z.string().min(1), token_type: z.string() }),
+  z.object({ error: z.string(), error_description: z.string().optional() }),
+]);
+const githubUser = z.object({
+  id: z.number().int(),
+  login: z.string(),
+  name: z.string().nullable().optional(),
+  avatar_url: z.string().nullable().optional(),
+});
+const githubEmails = z.array(z.object({ email: z.string(), primary: z.boolean(), verified: z.boolean() }));
+
+export interface GitHubIdentity {
+  githubId: number;
+  login: string;
+  name: string | null;
+  avatarUrl: string | null;
+  email: string;
+}
+
+async function githubJson<T>(response: Response, schema: z.ZodType<T>, what: string): Promise<T> {
+  if (!response.ok) throw new ApiError("SERVICE_UNAVAILABLE", `GitHub answered ${response.status} to ${what}; try again`);
+  const parsed = schema.safeParse(await response.json().catch(() => undefined));
+  if (!parsed.success) throw new ApiError("SERVICE_UNAVAILABLE", `GitHub sent an unexpected answer to ${what}`);
+  return parsed.data;
+}
+
+/** Exchanges the callback's code, then reads the user and their verified primary email. */
+export async function fetchIdentity(app: GitHubOAuthApp, code: string): Promise<GitHubIdentity> {
+  const exchange = await githubJson(
+    await fetch(`${app.webUrl}/login/oauth/access_token`, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json", "User-Agent": "stagely" },
+      body: JSON.stringify({ client_id: app.clientId, client_secret: app.clientSecret, code, redirect_uri: app.callbackUrl }),
+    }),
+    tokenResponse,
+    "the code exchange",
+  );
+  if ("error" in exchange) {
+    if (exchange.error === "incorrect_client_credentials" || exchange.error === "redirect_uri_mismatch") {
+      throw new ApiError("SERVICE_UNAVAILABLE", `GitHub sign-in is misconfigured on this server (${exchange.error})`);
+    }
+    throw new ApiError("UNAUTHORIZED", "GitHub did not accept this sign-in code (expired or already used); start again at /v1/auth/github");
+  }
+  const headers = {
+    Authorization: `Bearer ${exchange.access_token}`,
+    Accept: "application/vnd.github+json",
+    "X-GitHub-Api-Version": "2022-11-28",
+    "User-Agent": "stagely",
+  };
+  const [user, emails] = await Promise.all([
+    fetch(`${app.apiUrl}/user`, { headers }).then((r) => githubJson(r, githubUser, "GET /user")),
+    fetch(`${app.apiUrl}/user/emails`, { headers }).then((r) => githubJson(r, githubEmails, "GET /user/emails")),
+  ]);
+  const primary = emails.find((e) => e.primary && e.verified);
+  if (!primary) throw new ApiError("UNPROCESSABLE", "your GitHub account has no verified primary email; verify one on GitHub and sign in again");
+  return { githubId: user.id, login: user.login, name: user.name ?? null, avatarUrl: user.avatar_url ?? null, email: primary.email };
+}

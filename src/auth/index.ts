@@ -1,0 +1,6 @@
+import { finishGitHubLogin, startGitHubLogin } from "./routes/github.ts";
+import { logout } from "./routes/logout.ts";
+import { getMe } from "./routes/me.ts";
+import { createToken, listTokens, revokeToken } from "./routes/tokens.ts";
+
+export const authRoutes = [startGitHubLogin, finishGitHubLogin, logout, getMe, listTokens, createToken, revokeToken];

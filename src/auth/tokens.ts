@@ -1,0 +1,27 @@
+import { customAlphabet } from "nanoid";
+import { sha256Hex } from "../lib/crypto.ts";
+
+// 32 characters from 62 symbols: about 190 bits.
+const secret = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 32);
+
+export const tokenPrefixes = { api: "stg_pat_", session: "stg_ses_" } as const;
+export type TokenKind = keyof typeof tokenPrefixes;
+
+export const TOKEN_PATTERN = /^stg_(pat|ses)_[0-9A-Za-z]{32}$/;
+
+export interface NewToken {
+  /** Shown once to the user; never stored. */
+  token: string;
+  hash: string;
+  /** The first characters, enough to recognise it in a list, not to use it. */
+  hint: string;
+}
+
+export async function generateToken(kind: TokenKind): Promise<NewToken> {
+  const token = `${tokenPrefixes[kind]}${secret()}`;
+  return { token, hash: await sha256Hex(token), hint: `${token.slice(0, 12)}…` };
+}
+
+export function hashToken(token: string): Promise<string> {
+  return sha256Hex(token);
+}

@@ -1,0 +1,81 @@
+import { z } from "zod";
+import { dbOf } from "../../app-env.ts";
+import { auditInsert } from "../../audit/record.ts";
+import { requireTeamRole } from "../../auth/roles.ts";
+import { databaseErrorOf } from "../../db/client.ts";
+import { projects } from "../../db/schema.ts";
+import { ApiError } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { defineRoute } from "../../lib/route.ts";
+import { slug, slugify, teamParams } from "../../lib/schemas.ts";
+import { projectConflict, projectFields, projectSchema, toApiProject } from "../model.ts";
+
+export const createProject = defineRoute({
+  method: "post",
+  path: "/v1/teams/:team/projects",
+  summary: "Connect a GitHub repository as a project",
+  tag: "projects",
+  access: { kind: "team", minRole: "admin", resource: "team" },
+  params: teamParams,
+  body: z
+    .object({
+      name: projectFields.name,
+      slug: projectFields.slug.optional().describe("defaults to the name made into a slug"),
+      repo_url: projectFields.repo_url,
+      default_branch: projectFields.default_branch.default("main"),
+      default_preview_size: projectFields.default_preview_size.default("medium"),
+      cloud_provider_id: projectFields.cloud_provider_id.default(null),
+      config: projectFields.config.default({}),
+      fork_previews: projectFields.fork_previews.default(false),
+      preview_ttl_hours: projectFields.preview_ttl_hours.default(24),
+    })
+    .strict(),
+  example: { name: "Web", repo_url: "acme/web", default_branch: "main" },
+  response: projectSchema,
+  status: 201,
+  async handler(c, { params, body }) {
+    const auth = c.get("auth");
+    const membership = requireTeamRole(auth, params.team, "admin");
+    const projectSlug = body.slug ?? slugify(body.name);
+    if (!slug.safeParse(projectSlug).success) {
+      throw new ApiError("VALIDATION_FAILED", "invalid json: slug: cannot be derived from this name; pass a slug", {
+        issues: [{ path: "slug", message: "required for this name" }],
+      });
+    }
+    const db = dbOf(c);
+    const id = newId("project");
+    try {
+      const [[project]] = await db.batch([
+        db
+          .insert(projects)
+          .values({
+            id,
+            teamId: membership.teamId,
+            slug: projectSlug,
+            name: body.name,
+            repoUrl: body.repo_url,
+            defaultBranch: body.default_branch,
+            defaultPreviewSize: body.default_preview_size,
+            cloudProviderId: body.cloud_provider_id,
+            config: body.config,
+            forkPreviews: body.fork_previews,
+            previewTtlHours: body.preview_ttl_hours,
+          })
+          .returning(),
+        auditInsert(db, auth, {
+          action: "project.created",
+          resourceType: "project",
+          resourceId: id,
+          teamId: membership.teamId,
+          projectId: id,
+          metadata: { slug: projectSlug, repo_url: body.repo_url },
+        }),
+      ]);
+      return c.json(toApiProject(project!), 201);
+    } catch (error) {
+      const conflict = projectConflict(databaseErrorOf(error)?.constraint, { slug: projectSlug });
+      if (conflict) throw new ApiError(conflict.code, conflict.message);
+      throw error;
+    }
+  },
+});

@@ -1,0 +1,38 @@
+import { sql } from "drizzle-orm";
+import { dbOf } from "../../app-env.ts";
+import { auditInsertWhere } from "../../audit/record.ts";
+import { requireTeamRole } from "../../auth/roles.ts";
+import { teamMembers } from "../../db/schema.ts";
+import { defineRoute } from "../../lib/route.ts";
+import { memberParams } from "../model.ts";
+import { explainMemberChange, lockTeam, memberChangeAllowed } from "../owner-rules.ts";
+
+export const removeMember = defineRoute({
+  method: "delete",
+  path: "/v1/teams/:team/members/:user",
+  summary: "Remove a member from the team (any member may remove themselves)",
+  tag: "teams",
+  access: { kind: "team", minRole: "admin", resource: "team" },
+  params: memberParams,
+  status: 204,
+  async handler(c, { params }) {
+    const auth = c.get("auth");
+    const leaving = params.user === auth.user.id;
+    const caller = requireTeamRole(auth, params.team, leaving ? "viewer" : "admin");
+    const db = dbOf(c);
+    // Leaving yourself is allowed whatever your role, except as the last owner.
+    const allowed = memberChangeAllowed(leaving ? { ...caller, role: "owner" } : caller, caller.teamId, params.user, null);
+    const [, , removed] = await db.batch([
+      lockTeam(db, caller.teamId),
+      auditInsertWhere(
+        db,
+        auth,
+        { action: leaving ? "member.left" : "member.removed", resourceType: "team_member", resourceId: params.user },
+        { from: sql`FROM ${teamMembers} WHERE ${allowed}`, teamId: sql`${teamMembers.teamId}`, projectId: sql`NULL` },
+      ),
+      db.delete(teamMembers).where(allowed).returning({ userId: teamMembers.userId }),
+    ]);
+    if (removed.length === 0) throw await explainMemberChange(db, caller, params.user);
+    return c.body(null, 204);
+  },
+});

@@ -1,0 +1,126 @@
+import { exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
+import { generateToken } from "../src/auth/tokens.ts";
+import type { Role } from "../src/auth/roles.ts";
+import { getConfig } from "../src/config.ts";
+import { associatedData } from "../src/db/encrypted-columns.ts";
+import { apiTokens, cloudProviders, projects, secrets, teamMembers, teams, users } from "../src/db/schema.ts";
+import { keyringFromConfig } from "../src/lib/crypto.ts";
+import { newId } from "../src/lib/ids.ts";
+import { encryptCredentials } from "../src/providers/credentials.ts";
+import { db } from "./db.ts";
+
+/** Seeds real rows through the real schema (nothing of ours is mocked) and calls the real Worker. */
+
+export interface SeededUser {
+  id: string;
+  email: string;
+  token: string;
+}
+
+export async function seedUser(options: { email?: string; name?: string } = {}): Promise<SeededUser> {
+  const id = newId("user");
+  const email = options.email ?? `${id}@example.test`;
+  const token = await generateToken("api");
+  await db.batch([
+    db.insert(users).values({ id, email, name: options.name ?? "Test User", githubLogin: `gh-${id.slice(4)}` }),
+    db.insert(apiTokens).values({ id: newId("token"), userId: id, kind: "api", name: "test", tokenHash: token.hash, tokenHint: token.hint }),
+  ]);
+  return { id, email, token: token.token };
+}
+
+export interface SeededTeam {
+  id: string;
+  slug: string;
+}
+
+export async function seedTeam(members: { user: SeededUser; role: Role }[]): Promise<SeededTeam> {
+  const id = newId("team");
+  const slug = `team-${id.slice(5)}`;
+  await db.batch([
+    db.insert(teams).values({ id, slug, name: `Team ${slug}` }),
+    ...members.map((m) => db.insert(teamMembers).values({ teamId: id, userId: m.user.id, role: m.role })),
+  ]);
+  return { id, slug };
+}
+
+/** A team with one user per role, plus an outsider who owns a team of their own. */
+export async function seedWorld() {
+  const [owner, admin, member, viewer, outsider] = await Promise.all([seedUser(), seedUser(), seedUser(), seedUser(), seedUser()]);
+  const team = await seedTeam([
+    { user: owner!, role: "owner" },
+    { user: admin!, role: "admin" },
+    { user: member!, role: "member" },
+    { user: viewer!, role: "viewer" },
+  ]);
+  const otherTeam = await seedTeam([{ user: outsider!, role: "owner" }]);
+  return { team, otherTeam, owner: owner!, admin: admin!, member: member!, viewer: viewer!, outsider: outsider! };
+}
+
+export async function seedCloudProvider(teamId: string, overrides: Partial<typeof cloudProviders.$inferInsert> = {}) {
+  const id = newId("cloudProvider");
+  const keyring = await keyringFromConfig(getConfig(env));
+  const credentials = { api_token: "hcloud-seeded-token-0123456789abcdef" };
+  const [row] = await db
+    .insert(cloudProviders)
+    .values({
+      id,
+      teamId,
+      name: `hetzner-${id.slice(3, 9)}`,
+      providerType: "hetzner",
+      region: "nbg1",
+      encryptedCredentials: await encryptCredentials(keyring, { id }, credentials),
+      credentialsSummary: { fields: ["api_token"], hint: "…cdef" },
+      ...overrides,
+    })
+    .returning();
+  return row!;
+}
+
+export async function seedProject(teamId: string, overrides: Partial<typeof projects.$inferInsert> = {}) {
+  const id = newId("project");
+  const [row] = await db
+    .insert(projects)
+    .values({ id, teamId, slug: `app-${id.slice(4, 10)}`, name: "App", repoUrl: `https://github.com/acme/${id}`, ...overrides })
+    .returning();
+  return row!;
+}
+
+export async function seedSecret(projectId: string, key = "API_KEY", value = "seeded-secret-value-0123") {
+  const keyring = await keyringFromConfig(getConfig(env));
+  const [row] = await db
+    .insert(secrets)
+    .values({ id: newId("secret"), projectId, key, scope: "global", encryptedValue: await keyring.encrypt(value, associatedData.secret({ projectId, key, scope: "global" })) })
+    .returning();
+  return row!;
+}
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+/** Calls the real Worker. `token` undefined sends no Authorization header. */
+export async function call<T = any>(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await exports.default.fetch(
+    new Request(`https://stagely.test${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
+      redirect: "manual",
+    }),
+  );
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON (HTML docs page, redirects)
+  }
+  return { status: response.status, body: body as T, text, headers: response.headers };
+}
