@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET } from "./test/fakes/github.ts";
 
 // A fixed key for tests only; production keys come from `wrangler secret put ENCRYPTION_KEY`.
 const TEST_ENCRYPTION_KEY = "7f".repeat(32);
@@ -16,17 +17,23 @@ export default defineConfig({
       if (!response.ok) throw new Error(`could not create a test database: ${await response.text()}`);
       const { name } = (await response.json()) as { name: string };
       const port = new URL(localDbUrl).port;
+      const fakes = JSON.parse(inject("fakeUrls")) as Record<string, string>;
       return {
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {
             STAGELY_ENV: "test",
+            PUBLIC_URL: "https://stagely.test",
             LOG_LEVEL: "warn",
             DATABASE_URL: `postgres://stagely:local@127.0.0.1:${port}/${name}`,
             ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
             TEST_LOCAL_DB_URL: localDbUrl,
             TEST_DATABASE_NAME: name,
             TEST_FAKE_URLS: inject("fakeUrls"),
+            GITHUB_CLIENT_ID: GITHUB_CLIENT_ID,
+            GITHUB_CLIENT_SECRET: GITHUB_CLIENT_SECRET,
+            GITHUB_WEB_URL: fakes.github!,
+            GITHUB_API_URL: fakes.github!,
           },
         },
       };

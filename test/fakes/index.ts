@@ -1,5 +1,6 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { githubFake } from "./github.ts";
 
 /**
  * Fake external services (GitHub, clouds) as real local HTTP servers, started once in Node by the global setup.
@@ -11,7 +12,7 @@ export interface FakeService {
   start(): Promise<Server>;
 }
 
-const services: FakeService[] = [];
+const services: FakeService[] = [githubFake];
 
 export async function startFakes(): Promise<{ urls: Record<string, string>; stop(): Promise<void> }> {
   const servers: Server[] = [];
