@@ -3,10 +3,11 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { getSql, LOCAL_DB_DEFAULT_PORT } from "../src/db/client.ts";
+import { getDb, getSql, LOCAL_DB_DEFAULT_PORT } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
 import { randomHex } from "../src/lib/crypto.ts";
 import { DEV_VARS_PATH, readDevVars, writeDevVars } from "./lib/dev-vars.ts";
+import { seedDevelopment } from "./lib/dev-seed.ts";
 import { loadMigrations } from "./lib/migration-files.ts";
 import { startLocalDatabase } from "./local-db/index.ts";
 
@@ -24,6 +25,11 @@ if (!existsSync(DEV_VARS_PATH)) {
   step("created .dev.vars with a fresh local ENCRYPTION_KEY");
 }
 const vars = readDevVars();
+if (!vars.PUBLIC_URL) {
+  // Agents and OAuth callbacks reach this machine's API, not the production URL in wrangler.toml.
+  vars.PUBLIC_URL = `http://127.0.0.1:${apiPort}`;
+  writeDevVars(vars);
+}
 const databaseUrl = new URL(vars.DATABASE_URL ?? "");
 const database = databaseUrl.pathname.slice(1);
 
@@ -43,6 +49,13 @@ const { applied } = await applyMigrations(getSql(local.databaseUrl(database)), a
   step(`migration ${p.index}/${p.total} ${p.tag}: ${p.state === "applied" ? "applied" : "up to date"}`),
 );
 step(applied.length ? `${applied.length} migration(s) applied` : "database schema is up to date");
+
+let devToken: string | undefined;
+if (vars.STAGELY_ENV === "development") {
+  const seeded = await seedDevelopment(getDb(local.databaseUrl(database)), join(root, ".stagely", "dev-token"));
+  devToken = seeded.token;
+  step(seeded.created ? "created the development user and team \"dev\"" : "development user and team \"dev\" ready");
+}
 
 // Its own process group, so stopping reaches wrangler's workerd children too.
 const wrangler = spawn("npx", ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(apiPort)], {
@@ -78,7 +91,8 @@ const url = `http://127.0.0.1:${apiPort}`;
 for (let attempt = 0; attempt < 120 && !stopping; attempt++) {
   const ready = await fetch(`${url}/ready`).then((r) => r.ok, () => false);
   if (ready) {
-    step(`Stagely API is ready at ${url}  (try: curl ${url}/ready)  Ctrl-C stops everything.`);
+    step(`Stagely API is ready at ${url}  (docs: ${url}/docs)  Ctrl-C stops everything.`);
+    if (devToken) step(`API token of the development user: ${devToken}\n[dev]   try: curl -H "Authorization: Bearer ${devToken}" ${url}/v1/me`);
     break;
   }
   await new Promise((r) => setTimeout(r, 500));

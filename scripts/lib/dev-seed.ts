@@ -1,0 +1,35 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { generateToken, hashToken } from "../../src/auth/tokens.ts";
+import type { Db } from "../../src/db/client.ts";
+import { apiTokens, teamMembers, teams, users } from "../../src/db/schema.ts";
+import { newId } from "../../src/lib/ids.ts";
+
+export const DEV_USER_ID = "usr_developer0000001";
+export const DEV_TEAM_ID = "team_development00001";
+
+/**
+ * The development user and team, created on first start, and an API token for them kept in a git-ignored file
+ * (`.stagely/dev-token`) so every `npm run dev` can print it. Only ever run against the local database.
+ */
+export async function seedDevelopment(db: Db, tokenFile: string): Promise<{ token: string; created: boolean }> {
+  await db.batch([
+    db.insert(users).values({ id: DEV_USER_ID, email: "developer@stagely.localhost", name: "Local Developer", emailVerified: true }).onConflictDoNothing(),
+    db.insert(teams).values({ id: DEV_TEAM_ID, slug: "dev", name: "Development" }).onConflictDoNothing(),
+    db.insert(teamMembers).values({ teamId: DEV_TEAM_ID, userId: DEV_USER_ID, role: "owner" }).onConflictDoNothing(),
+  ]);
+  if (existsSync(tokenFile)) {
+    const token = readFileSync(tokenFile, "utf8").trim();
+    const [valid] = await db
+      .select({ id: apiTokens.id })
+      .from(apiTokens)
+      .where(and(eq(apiTokens.tokenHash, await hashToken(token)), isNull(apiTokens.revokedAt), sql`(expires_at IS NULL OR expires_at > now())`));
+    if (valid) return { token, created: false };
+  }
+  const token = await generateToken("api");
+  await db.insert(apiTokens).values({ id: newId("token"), userId: DEV_USER_ID, kind: "api", name: "npm run dev", tokenHash: token.hash, tokenHint: token.hint });
+  mkdirSync(dirname(tokenFile), { recursive: true });
+  writeFileSync(tokenFile, `${token.token}\n`, { mode: 0o600 });
+  return { token: token.token, created: true };
+}
