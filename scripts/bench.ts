@@ -6,10 +6,11 @@ import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { defaultTestBackend, type BackendKind } from "./local-db/index.ts";
 import { startBenchTarget } from "./bench/harness.ts";
+import { apiScenario } from "./bench/scenarios/api.ts";
 import { healthScenario } from "./bench/scenarios/health.ts";
 import type { BenchScenario } from "./bench/types.ts";
 
-const scenarios: BenchScenario[] = [healthScenario];
+const scenarios: BenchScenario[] = [healthScenario, apiScenario];
 
 const { values } = parseArgs({
   options: {
