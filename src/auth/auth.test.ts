@@ -17,7 +17,14 @@ async function startLogin() {
   return { response, location, state: location.searchParams.get("state")!, cookie: cookie! };
 }
 
-async function approve(user: { id: number; login: string; name?: string }, emails = [{ email: `${user.login}@example.test`, primary: true, verified: true, visibility: "private" }]) {
+interface GitHubEmail {
+  email: string;
+  primary: boolean;
+  verified: boolean;
+  visibility: string | null;
+}
+
+async function approve(user: { id: number; login: string; name?: string }, emails: GitHubEmail[] = [{ email: `${user.login}@example.test`, primary: true, verified: true, visibility: "private" }]) {
   const response = await fetch(`${fakeUrl("github")}/_fake/oauth/grant`, {
     method: "POST",
     body: JSON.stringify({ user: { avatar_url: null, name: null, ...user }, emails, redirect_uri: callbackUrl }),
