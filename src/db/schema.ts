@@ -147,6 +147,8 @@ export const projects = pgTable(
     previewTtlHours: integer("preview_ttl_hours").notNull().default(24),
     /** Set when a secret changes; ready environments deployed before it need a redeploy. */
     secretsChangedAt: tz("secrets_changed_at"),
+    /** The GitHub App installation that covers the repository, learned from its webhooks. */
+    githubInstallationId: bigint("github_installation_id", { mode: "number" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -180,6 +182,10 @@ export const environments = pgTable(
     lastHeartbeatAt: tz("last_heartbeat_at"),
     terminatedAt: tz("terminated_at"),
     estimatedCostUsd: numeric("estimated_cost_usd", { precision: 12, scale: 4 }).notNull().default("0"),
+    /** A pull request from a fork: built only if the project allows it, and never given secrets. */
+    isFork: boolean("is_fork").notNull().default(false),
+    githubDeploymentId: bigint("github_deployment_id", { mode: "number" }),
+    githubCommentId: bigint("github_comment_id", { mode: "number" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -216,10 +222,13 @@ export const workflowRuns = pgTable(
     durationSeconds: integer("duration_seconds"),
     result: text("result", { enum: runResults }),
     errorMessage: text("error_message"),
+    /** Makes the creation of a run idempotent: a redelivered webhook or queue message finds the run it made. */
+    dedupeKey: text("dedupe_key"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
+    uniqueIndex("workflow_runs_dedupe_key").on(t.dedupeKey),
     index("workflow_runs_environment_created_idx").on(t.environmentId, t.createdAt),
     index("workflow_runs_active_idx").on(t.status).where(sql`status IN ('pending', 'building', 'deploying', 'testing')`),
     check("workflow_runs_trigger_valid", oneOf("trigger", runTriggers)),
@@ -233,8 +242,10 @@ export const buildJobs = pgTable(
   {
     id: text("id").primaryKey(),
     workflowRunId: text("workflow_run_id").notNull().references(() => workflowRuns.id, { onDelete: "cascade" }),
+    /** `<build>_<arch>`: the stagely.yaml build (also the compose service it feeds) and the architecture. */
     name: text("name").notNull(),
     architecture: text("architecture", { enum: architectures }).notNull(),
+    timeoutSeconds: integer("timeout_seconds").notNull().default(1800),
     contextPath: text("context_path").notNull(),
     dockerfilePath: text("dockerfile_path").notNull(),
     vmId: text("vm_id"),
