@@ -397,6 +397,29 @@ export const apiTokens = pgTable(
   ],
 );
 
+/**
+ * The last known state of each pull request of a project, from its webhooks. Events are applied only if newer than
+ * the last one applied (GitHub's `pull_request.updated_at`), so late or reordered deliveries change nothing.
+ */
+export const pullRequests = pgTable(
+  "pull_requests",
+  {
+    projectId: text("project_id").notNull().references(() => projects.id, { onDelete: "cascade" }),
+    prNumber: integer("pr_number").notNull(),
+    state: text("state", { enum: ["open", "closed"] }).notNull(),
+    headSha: text("head_sha").notNull(),
+    headRef: text("head_ref").notNull(),
+    isFork: boolean("is_fork").notNull().default(false),
+    lastEventAt: tz("last_event_at").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "pull_requests_pkey", columns: [t.projectId, t.prNumber] }),
+    check("pull_requests_state_valid", sql`${t.state} IN ('open', 'closed')`),
+  ],
+);
+
 /** GitHub webhook deliveries already accepted (X-GitHub-Delivery), so a redelivery is processed once. */
 export const webhookDeliveries = pgTable("webhook_deliveries", {
   deliveryId: text("delivery_id").primaryKey(),
@@ -417,4 +440,5 @@ export const tablesWithUpdatedAt = [
   "secrets",
   "agent_connections",
   "api_tokens",
+  "pull_requests",
 ] as const;
