@@ -1,0 +1,124 @@
+import { eq, sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { db } from "../../test/db.ts";
+import { seedProject, seedTeam, seedUser } from "../../test/harness.ts";
+import { buildJobs, environments, teams, workflowRuns } from "../db/schema.ts";
+import { eventIsCurrent, recordPullRequestEvent, type PullRequestEvent } from "./pull-requests.ts";
+import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
+import { startRun, type JobSpec, type RunPlan } from "./runs.ts";
+
+const jobs: JobSpec[] = [
+  { name: "api_amd64", architecture: "amd64", contextPath: "./api", dockerfilePath: "./api/Dockerfile", machine: "medium", timeoutSeconds: 1800 },
+  { name: "api_arm64", architecture: "arm64", contextPath: "./api", dockerfilePath: "./api/Dockerfile", machine: "medium", timeoutSeconds: 1800 },
+  { name: "web_amd64", architecture: "amd64", contextPath: "./web", dockerfilePath: "./web/Dockerfile", machine: "small", timeoutSeconds: 600 },
+];
+const plan: RunPlan = { ok: true, config: { version: 2 }, jobs, previewSize: "large" };
+
+async function setup(quota: { environments?: number; builds?: number } = {}) {
+  const team = await seedTeam([{ user: await seedUser(), role: "owner" }]);
+  await db.update(teams).set({ maxConcurrentEnvironments: quota.environments ?? 5, maxConcurrentBuilds: quota.builds ?? 10 }).where(eq(teams.id, team.id));
+  const project = await seedProject(team.id);
+  return { team, project };
+}
+
+function event(projectId: string, action: PullRequestEvent["action"], sha: string, at: string, prNumber = 7): PullRequestEvent {
+  return { projectId, action, prNumber, headSha: sha, headRef: "feature", isFork: false, updatedAt: at };
+}
+
+function runFor(project: { id: string; cloudProviderId: string | null; defaultPreviewSize: "medium" }, e: PullRequestEvent, runPlan: RunPlan = plan) {
+  return startRun(
+    db,
+    {
+      project,
+      region: "nbg1",
+      prNumber: e.prNumber,
+      branch: e.headRef,
+      commit: e.headSha,
+      isFork: e.isFork,
+      trigger: e.action === "synchronize" ? "pr_synchronized" : "pr_opened",
+      triggeredBy: "octocat",
+      dedupeKey: `${e.projectId}:${e.prNumber}:${e.updatedAt}`,
+      plan: runPlan,
+      gate: eventIsCurrent(e),
+    },
+    [recordPullRequestEvent(db, e)],
+  );
+}
+
+describe("startRun", () => {
+  it("creates the environment, the run and one job per build × platform, once however often it is delivered", async () => {
+    const { team, project } = await setup();
+    const opened = event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z");
+    const first = await runFor(project as never, opened);
+    expect(first.run!.status).toBe("pending");
+    expect(await admitEnvironments(db, team.id)).toHaveLength(1);
+    const again = await runFor(project as never, opened);
+    expect(again.run!.id).toBe(first.run!.id);
+    const envs = await db.select().from(environments).where(eq(environments.projectId, project.id));
+    expect(envs).toHaveLength(1);
+    expect(envs[0]).toMatchObject({ status: "building", size: "large", region: "nbg1", commitHash: "sha1" });
+    const created = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, first.run!.id));
+    expect(created.map((j) => j.name).sort()).toEqual(["api_amd64", "api_arm64", "web_amd64"]);
+    expect(again.run!.status).toBe("building");
+  });
+
+  it("supersedes the running run on a push and ignores late or reordered deliveries", async () => {
+    const { team, project } = await setup();
+    const opened = event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z");
+    const pushed = event(project.id, "synchronize", "sha2", "2026-11-26T10:05:00Z");
+    const first = await runFor(project as never, opened);
+    await admitEnvironments(db, team.id);
+    await db.update(buildJobs).set({ status: "running", vmId: "vm-1" }).where(eq(buildJobs.name, "api_amd64"));
+    const second = await runFor(project as never, pushed);
+    expect(second.superseded.map((j) => j.vm_id)).toContain("vm-1");
+    const [old] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, first.run!.id));
+    expect(old).toMatchObject({ status: "cancelled", result: "cancelled" });
+    expect((await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, first.run!.id))).every((j) => j.status === "cancelled")).toBe(true);
+
+    const late = await runFor(project as never, opened);
+    expect(late.run!.id).toBe(first.run!.id);
+    expect(late.superseded).toEqual([]);
+    const [current] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, second.run!.id));
+    expect(current!.status).toBe("building");
+    const [environment] = await db.select().from(environments).where(eq(environments.projectId, project.id));
+    expect(environment!.commitHash).toBe("sha2");
+  });
+
+  it("records a failed run with the message when stagely.yaml is missing or invalid", async () => {
+    const { project } = await setup();
+    const opened = event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z");
+    const result = await runFor(project as never, opened, { ok: false, error: "stagely.yaml: builds.api.context is required" });
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, result.run!.id));
+    expect(run).toMatchObject({ status: "failed", result: "failure", errorMessage: "stagely.yaml: builds.api.context is required" });
+    const [environment] = await db.select().from(environments).where(eq(environments.projectId, project.id));
+    expect(environment!.status).toBe("failed");
+  });
+});
+
+describe("quotas", () => {
+  it("queues environments beyond max_concurrent_environments and admits them as room frees up", async () => {
+    const { team, project } = await setup({ environments: 1 });
+    await runFor(project as never, event(project.id, "opened", "a", "2026-11-26T10:00:00Z", 1));
+    await runFor(project as never, event(project.id, "opened", "b", "2026-11-26T10:00:00Z", 2));
+    expect(await admitEnvironments(db, team.id)).toHaveLength(1);
+    const statuses = async () => (await db.select().from(environments).where(eq(environments.projectId, project.id))).map((e) => `${e.prNumber}:${e.status}`).sort();
+    expect(await statuses()).toEqual(["1:building", "2:pending"]);
+    expect(await admitEnvironments(db, team.id)).toEqual([]);
+    await db.update(environments).set({ status: "terminated" }).where(eq(environments.prNumber, 1));
+    expect(await admitEnvironments(db, team.id)).toHaveLength(1);
+    expect(await statuses()).toEqual(["1:terminated", "2:building"]);
+    const runs = await db.select().from(workflowRuns).where(sql`${workflowRuns.environmentId} IN (SELECT id FROM environments WHERE pr_number = 2)`);
+    expect(runs[0]!.status).toBe("building");
+  });
+
+  it("hands out build slots up to max_concurrent_builds, oldest first, never more under concurrency", async () => {
+    const { team, project } = await setup({ builds: 2 });
+    await runFor(project as never, event(project.id, "opened", "a", "2026-11-26T10:00:00Z", 1));
+    await admitEnvironments(db, team.id);
+    const claims = await Promise.all([claimBuildSlots(db, team.id), claimBuildSlots(db, team.id), claimBuildSlots(db, team.id)]);
+    expect(claims.flat()).toHaveLength(2);
+    await db.update(buildJobs).set({ status: "completed" }).where(sql`${buildJobs.id} IN ${claims.flat()}`);
+    expect(await claimBuildSlots(db, team.id)).toHaveLength(1);
+    expect(await claimBuildSlots(db, team.id)).toEqual([]);
+  });
+});

@@ -1,0 +1,122 @@
+import { sql, type SQL } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { buildJobs, environments, type machineSizes, type runTriggers, workflowRuns } from "../db/schema.ts";
+import { newId, newSubdomainHash } from "../lib/ids.ts";
+
+type MachineSize = (typeof machineSizes)[number];
+
+export interface JobSpec {
+  name: string;
+  architecture: "amd64" | "arm64";
+  contextPath: string;
+  dockerfilePath: string;
+  machine: MachineSize;
+  timeoutSeconds: number;
+}
+
+export type RunPlan =
+  | { ok: true; config: Record<string, unknown>; jobs: JobSpec[]; previewSize: MachineSize }
+  | { ok: false; error: string };
+
+export interface StartRunInput {
+  project: { id: string; cloudProviderId: string | null; defaultPreviewSize: MachineSize };
+  /** The project's cloud account; the environment records it (and its region) so teardown never depends on later edits. */
+  region: string;
+  prNumber: number;
+  branch: string;
+  commit: string;
+  isFork: boolean;
+  trigger: (typeof runTriggers)[number];
+  triggeredBy: string | null;
+  /** The same for every delivery of one request to build: a redelivery finds the run it made. */
+  dedupeKey: string;
+  plan: RunPlan;
+  /** Every write is conditional on this (e.g. "this webhook is the PR's latest event"). */
+  gate: SQL;
+}
+
+export type SupersededJob = {
+  id: string;
+  vm_id: string | null;
+  agent_id: string | null;
+  cloud_provider_id: string | null;
+};
+
+const liveStatuses = sql`('pending', 'building', 'deploying', 'ready', 'failed')`;
+const activeRunStatuses = sql`('pending', 'building', 'deploying', 'testing')`;
+const activeJobStatuses = sql`('queued', 'provisioning', 'running')`;
+
+/**
+ * Creates (or reuses) the pull request's live environment and a run with one build job per build × platform, and
+ * cancels the environment's older runs, in one batch. Idempotent: the run's dedupe key makes a second delivery a
+ * no-op. A plan that failed (stagely.yaml missing or invalid) makes a failed run carrying the message.
+ */
+export async function startRun(db: Db, input: StartRunInput, leading: Parameters<Db["batch"]>[0][number][] = []) {
+  const { project, plan } = input;
+  const liveEnvironment = sql`(SELECT id FROM ${environments} WHERE project_id = ${project.id} AND pr_number = ${input.prNumber} AND status IN ${liveStatuses})`;
+  const runId = newId("workflowRun");
+  const size = plan.ok ? plan.previewSize : project.defaultPreviewSize;
+  const failed = !plan.ok;
+  const jobs = plan.ok ? plan.jobs : [];
+
+  const statements = [
+    ...leading,
+    db.execute<{ id: string }>(sql`
+      INSERT INTO ${environments} (id, project_id, pr_number, branch_name, commit_hash, subdomain_hash, cloud_provider_id, size, region, is_fork)
+      SELECT ${newId("environment")}, ${project.id}, ${input.prNumber}, ${input.branch}, ${input.commit}, ${newSubdomainHash()},
+             ${project.cloudProviderId}, ${size}, ${input.region}, ${input.isFork}
+       WHERE ${input.gate}
+      ON CONFLICT (project_id, pr_number) WHERE status NOT IN ('terminated', 'reaped')
+      DO UPDATE SET branch_name = EXCLUDED.branch_name, commit_hash = EXCLUDED.commit_hash, is_fork = EXCLUDED.is_fork
+      RETURNING id`),
+    db.execute<SupersededJob>(sql`
+      WITH superseded AS (
+        UPDATE ${workflowRuns} SET status = 'cancelled', result = 'cancelled', completed_at = now(),
+               error_message = 'superseded by a newer run'
+         WHERE environment_id = ${liveEnvironment} AND status IN ${activeRunStatuses}
+           AND dedupe_key IS DISTINCT FROM ${input.dedupeKey} AND ${input.gate}
+        RETURNING id)
+      UPDATE ${buildJobs} SET status = 'cancelled', completed_at = now(), error_message = 'superseded by a newer run'
+       WHERE workflow_run_id IN (SELECT id FROM superseded) AND status IN ${activeJobStatuses}
+      RETURNING id, vm_id, agent_id, cloud_provider_id`),
+    db.execute<{ id: string }>(sql`
+      INSERT INTO ${workflowRuns} (id, environment_id, trigger, triggered_by, commit_hash, config, status, result, error_message, completed_at, dedupe_key)
+      SELECT ${runId}, ${liveEnvironment}, ${input.trigger}, ${input.triggeredBy}, ${input.commit},
+             ${plan.ok ? JSON.stringify(plan.config) : null}::jsonb,
+             ${failed ? "failed" : "pending"}, ${failed ? "failure" : null}, ${plan.ok ? null : plan.error},
+             ${failed ? sql`now()` : sql`NULL`}, ${input.dedupeKey}
+       WHERE ${input.gate}
+      ON CONFLICT (dedupe_key) DO NOTHING
+      RETURNING id`),
+    ...(jobs.length
+      ? [
+          db.execute(sql`
+            INSERT INTO ${buildJobs} (id, workflow_run_id, name, architecture, context_path, dockerfile_path, machine_size, timeout_seconds, cloud_provider_id)
+            SELECT job.id, run.id, job.name, job.architecture, job.context_path, job.dockerfile_path, job.machine_size, job.timeout_seconds::int, ${project.cloudProviderId}
+              FROM ${workflowRuns} run,
+                   (VALUES ${sql.join(
+                     jobs.map((j) => sql`(${newId("buildJob")}, ${j.name}, ${j.architecture}, ${j.contextPath}, ${j.dockerfilePath}, ${j.machine}, ${j.timeoutSeconds})`),
+                     sql`, `,
+                   )}) AS job(id, name, architecture, context_path, dockerfile_path, machine_size, timeout_seconds)
+             WHERE run.dedupe_key = ${input.dedupeKey} AND ${input.gate}
+            ON CONFLICT (workflow_run_id, name) DO NOTHING`),
+        ]
+      : []),
+    // An environment already admitted under the team's quota starts building at once; a new one waits its turn.
+    db.execute(sql`
+      UPDATE ${environments}
+         SET status = CASE WHEN ${failed} THEN (CASE WHEN status = 'pending' THEN 'failed' ELSE status END) ELSE 'building' END
+       WHERE id = ${liveEnvironment} AND ${input.gate}
+         AND (${failed} OR status IN ('building', 'deploying', 'ready', 'failed'))`),
+    db.execute(sql`
+      UPDATE ${workflowRuns} SET status = 'building', started_at = now()
+       WHERE dedupe_key = ${input.dedupeKey} AND status = 'pending'
+         AND EXISTS (SELECT 1 FROM ${environments} WHERE id = ${liveEnvironment} AND status = 'building')`),
+    db.execute<{ id: string; environment_id: string; status: string }>(sql`
+      SELECT id, environment_id, status FROM ${workflowRuns} WHERE dedupe_key = ${input.dedupeKey}`),
+  ];
+  const results = await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
+  const superseded = (results[leading.length + 1] as { rows: SupersededJob[] }).rows;
+  const run = (results[results.length - 1] as { rows: { id: string; environment_id: string; status: string }[] }).rows[0] ?? null;
+  return { run, superseded };
+}
