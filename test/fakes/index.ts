@@ -1,6 +1,10 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { awsFake } from "./aws.ts";
+import { digitalOceanFake } from "./digitalocean.ts";
 import { githubFake } from "./github.ts";
+import { hetznerFake } from "./hetzner.ts";
+import { localCloudFake } from "./local-cloud.ts";
 
 /**
  * Fake external services (GitHub, clouds) as real local HTTP servers, started once in Node by the global setup.
@@ -12,7 +16,7 @@ export interface FakeService {
   start(): Promise<Server>;
 }
 
-const services: FakeService[] = [githubFake];
+const services: FakeService[] = [githubFake, awsFake, digitalOceanFake, hetznerFake, localCloudFake];
 
 export async function startFakes(): Promise<{ urls: Record<string, string>; stop(): Promise<void> }> {
   const servers: Server[] = [];

@@ -1,0 +1,97 @@
+import { z } from "zod";
+import { associatedData } from "../db/encrypted-columns.ts";
+import type { cloudProviders } from "../db/schema.ts";
+import type { Keyring } from "../lib/crypto.ts";
+import { awsConfigSchema, createAwsProvider } from "./aws.ts";
+import { credentialSchemas } from "./credentials.ts";
+import { createDigitalOceanProvider, digitalOceanConfigSchema } from "./digitalocean.ts";
+import { ProviderError } from "./errors.ts";
+import { createHetznerProvider, hetznerConfigSchema } from "./hetzner.ts";
+import type { HttpOptions } from "./http.ts";
+import { createLocalProvider, localConfigSchema } from "./local.ts";
+import { checkRegion } from "./spec.ts";
+import { supportedProviderTypes, type CloudProvider, type SupportedProviderType } from "./types.ts";
+
+/** What a provider is built from: one `cloud_providers` row. */
+export type ProviderRow = Pick<typeof cloudProviders.$inferSelect, "id" | "providerType" | "encryptedCredentials" | "region" | "config">;
+
+/** The shape of `cloud_providers.config` per provider type (the management API validates input with these). */
+export const providerConfigSchemas = {
+  aws: awsConfigSchema,
+  digitalocean: digitalOceanConfigSchema,
+  hetzner: hetznerConfigSchema,
+  local: localConfigSchema,
+} satisfies Record<SupportedProviderType, z.ZodType>;
+
+function isSupported(type: string): type is SupportedProviderType {
+  return (supportedProviderTypes as readonly string[]).includes(type);
+}
+
+/** Names the failing fields and rules, never the values. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join(".") || "(root)"} ${issue.message}`).join("; ");
+}
+
+async function decryptCredentials<T extends SupportedProviderType>(row: ProviderRow, type: T, keyring: Keyring) {
+  let plaintext: string;
+  try {
+    plaintext = await keyring.decrypt(row.encryptedCredentials, associatedData.cloudCredentials(row));
+  } catch {
+    throw new ProviderError("invalid_credentials", "the stored credentials cannot be decrypted; enter them again");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(plaintext);
+  } catch {
+    throw new ProviderError("invalid_credentials", "the stored credentials are not valid JSON; enter them again");
+  }
+  const result = credentialSchemas[type].safeParse(json);
+  if (!result.success) throw new ProviderError("invalid_credentials", `the stored credentials are incomplete: ${describeIssues(result.error)}`);
+  return result.data as z.infer<(typeof credentialSchemas)[T]>;
+}
+
+function parseConfig<T extends SupportedProviderType>(row: ProviderRow, type: T) {
+  const result = providerConfigSchemas[type].safeParse(row.config ?? {});
+  if (!result.success) throw new ProviderError("unsupported", `the provider's config is invalid: ${describeIssues(result.error)}`);
+  return result.data as z.infer<(typeof providerConfigSchemas)[T]>;
+}
+
+/**
+ * The cloud provider of one `cloud_providers` row, with its credentials decrypted: one object per row and call
+ * site, never shared between teams. Throws a ProviderError for an unsupported type, credentials that cannot be read
+ * (invalid_credentials) or a bad config.
+ */
+export async function providerFromRow(row: ProviderRow, keyring: Keyring, options: HttpOptions = {}): Promise<CloudProvider> {
+  const type = row.providerType;
+  if (!isSupported(type)) throw new ProviderError("unsupported", `provider type ${type} is not supported yet`);
+  const region = checkRegion(row.region);
+  switch (type) {
+    case "aws":
+      return createAwsProvider({ credentials: await decryptCredentials(row, type, keyring), region, config: parseConfig(row, type), http: options });
+    case "digitalocean":
+      return createDigitalOceanProvider({ credentials: await decryptCredentials(row, type, keyring), region, config: parseConfig(row, type), http: options });
+    case "hetzner":
+      return createHetznerProvider({ credentials: await decryptCredentials(row, type, keyring), region, config: parseConfig(row, type), http: options });
+    case "local":
+      // Needs no credentials: whatever is stored is not read.
+      return createLocalProvider({ region, config: parseConfig(row, type), http: options });
+  }
+}
+
+/**
+ * For `POST /v1/cloud-providers/:id/validate`: whether the row's credentials work, with a message safe to show the
+ * team (it never contains a credential). Also fails for credentials that cannot be decrypted and for a bad config.
+ */
+export async function validateProviderCredentials(
+  row: ProviderRow,
+  keyring: Keyring,
+  options: HttpOptions = {},
+): Promise<{ ok: true } | { ok: false; error: string }> {
+  try {
+    await (await providerFromRow(row, keyring, options)).validateCredentials();
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof ProviderError) return { ok: false, error: error.message };
+    throw error;
+  }
+}

@@ -1,0 +1,34 @@
+import { createLocalCloud } from "../../scripts/local-cloud/server.ts";
+import type { AgentConfig } from "../../src/providers/cloud-init.ts";
+import { json, listen } from "./http.ts";
+import type { FakeService } from "./index.ts";
+
+/**
+ * The real local cloud (scripts/local-cloud) with a 50 ms boot and a recording agent starter instead of the agent
+ * simulator. Test control: GET /_fake/agents?agent_id=<id> → {started: [agent.json as the VM read it], stopped: n}.
+ */
+export const localCloudFake: FakeService = {
+  name: "local-cloud",
+  async start() {
+    const started: AgentConfig[] = [];
+    const stopped: string[] = [];
+    const cloud = createLocalCloud({
+      bootDelayMs: 50,
+      startAgent: (agent) => {
+        started.push(agent);
+        return { stop: async () => void stopped.push(agent.agent_id) };
+      },
+    });
+    const server = await listen(async (req, res) => {
+      const url = new URL(req.url ?? "/", "http://local-cloud.fake");
+      if (url.pathname !== "/_fake/agents") return cloud.handle(req, res);
+      const agentId = url.searchParams.get("agent_id");
+      json(res, 200, {
+        started: started.filter((agent) => agent.agent_id === agentId),
+        stopped: stopped.filter((id) => id === agentId).length,
+      });
+    });
+    server.on("close", () => void cloud.close());
+    return server;
+  },
+};
