@@ -5,10 +5,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { getDb, getSql, LOCAL_DB_DEFAULT_PORT } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
-import { randomHex } from "../src/lib/crypto.ts";
+import { parseConfig } from "../src/config.ts";
+import { keyringFromConfig, randomHex } from "../src/lib/crypto.ts";
 import { DEV_VARS_PATH, readDevVars, writeDevVars } from "./lib/dev-vars.ts";
 import { seedDevelopment } from "./lib/dev-seed.ts";
 import { loadMigrations } from "./lib/migration-files.ts";
+import { startLocalCloud } from "./local-cloud/server.ts";
 import { startLocalDatabase } from "./local-db/index.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -52,10 +54,14 @@ step(applied.length ? `${applied.length} migration(s) applied` : "database schem
 
 let devToken: string | undefined;
 if (vars.STAGELY_ENV === "development") {
-  const seeded = await seedDevelopment(getDb(local.databaseUrl(database)), join(root, ".stagely", "dev-token"));
+  const keyring = await keyringFromConfig(parseConfig({ ...vars, STAGELY_ENV: "development" }));
+  const seeded = await seedDevelopment(getDb(local.databaseUrl(database)), keyring, join(root, ".stagely", "dev-token"));
   devToken = seeded.token;
   step(seeded.created ? "created the development user and team \"dev\"" : "development user and team \"dev\" ready");
 }
+
+step("starting the local cloud (simulated VMs whose agents dial this API) ...");
+const cloud = await startLocalCloud({ log: (line) => console.log(`[local-cloud] ${line}`) });
 
 // Its own process group, so stopping reaches wrangler's workerd children too.
 const wrangler = spawn("npx", ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(apiPort)], {
@@ -74,6 +80,7 @@ async function stop(code: number): Promise<never> {
     } catch {
       // already gone
     }
+    await cloud.stop();
     await local.stop();
   }
   process.exit(code);

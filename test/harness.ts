@@ -9,6 +9,7 @@ import { keyringFromConfig } from "../src/lib/crypto.ts";
 import { newId } from "../src/lib/ids.ts";
 import { encryptCredentials } from "../src/providers/credentials.ts";
 import { db } from "./db.ts";
+import { fakeUrl } from "./fakes/urls.ts";
 
 /** Seeds real rows through the real schema (nothing of ours is mocked) and calls the real Worker. */
 
@@ -71,6 +72,8 @@ export async function seedCloudProvider(teamId: string, overrides: Partial<typeo
       region: "nbg1",
       encryptedCredentials: await encryptCredentials(keyring, { id }, credentials),
       credentialsSummary: { fields: ["api_token"], hint: "…cdef" },
+      // Never the real Hetzner: the fake answers (and refuses this token unless a test registers it).
+      config: { endpoint: fakeUrl("hetzner") },
       ...overrides,
     })
     .returning();

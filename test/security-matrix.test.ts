@@ -17,6 +17,7 @@ const roles: Role[] = ["viewer", "member", "admin", "owner"];
 const roundTripExceptions: Record<string, { max: number; why: string }> = {
   "POST /v1/teams/:team/members": { max: 3, why: "looks the user up by email or GitHub login before inserting" },
   "PATCH /v1/secrets/:id": { max: 3, why: "reads the secret's project, key and scope to seal the new value to them" },
+  "POST /v1/cloud-providers/:id/validate": { max: 3, why: "reads the stored credentials, calls the cloud, then records the outcome" },
 };
 
 const leaks: string[] = [];

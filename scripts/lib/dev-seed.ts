@@ -3,21 +3,36 @@ import { dirname } from "node:path";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { generateToken, hashToken } from "../../src/auth/tokens.ts";
 import type { Db } from "../../src/db/client.ts";
-import { apiTokens, teamMembers, teams, users } from "../../src/db/schema.ts";
+import { apiTokens, cloudProviders, teamMembers, teams, users } from "../../src/db/schema.ts";
+import type { Keyring } from "../../src/lib/crypto.ts";
+import { encryptCredentials } from "../../src/providers/credentials.ts";
 import { newId } from "../../src/lib/ids.ts";
 
 export const DEV_USER_ID = "usr_developer0000001";
 export const DEV_TEAM_ID = "team_development00001";
+export const DEV_PROVIDER_ID = "cp_localcloud000001";
 
 /**
- * The development user and team, created on first start, and an API token for them kept in a git-ignored file
+ * The development user and team (with the local cloud as its cloud provider), created on first start, and an API token for them kept in a git-ignored file
  * (`.stagely/dev-token`) so every `npm run dev` can print it. Only ever run against the local database.
  */
-export async function seedDevelopment(db: Db, tokenFile: string): Promise<{ token: string; created: boolean }> {
+export async function seedDevelopment(db: Db, keyring: Keyring, tokenFile: string): Promise<{ token: string; created: boolean }> {
   await db.batch([
     db.insert(users).values({ id: DEV_USER_ID, email: "developer@stagely.localhost", name: "Local Developer", emailVerified: true }).onConflictDoNothing(),
     db.insert(teams).values({ id: DEV_TEAM_ID, slug: "dev", name: "Development" }).onConflictDoNothing(),
     db.insert(teamMembers).values({ teamId: DEV_TEAM_ID, userId: DEV_USER_ID, role: "owner" }).onConflictDoNothing(),
+    // The local cloud (scripts/local-cloud, started by npm run dev) is the team's cloud: previews with no account.
+    db
+      .insert(cloudProviders)
+      .values({
+        id: DEV_PROVIDER_ID,
+        teamId: DEV_TEAM_ID,
+        name: "local",
+        providerType: "local",
+        region: "local",
+        encryptedCredentials: await encryptCredentials(keyring, { id: DEV_PROVIDER_ID }, {}),
+      })
+      .onConflictDoNothing(),
   ]);
   if (existsSync(tokenFile)) {
     const token = readFileSync(tokenFile, "utf8").trim();

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { call, seedCloudProvider, seedProject, seedWorld } from "../../test/harness.ts";
 import { db } from "../../test/db.ts";
+import { fakeUrl } from "../../test/fakes/urls.ts";
 import { getConfig } from "../config.ts";
 import { associatedData } from "../db/encrypted-columns.ts";
 import { buildJobs, cloudProviders, environments, workflowRuns } from "../db/schema.ts";
@@ -76,5 +77,35 @@ describe("cloud providers", () => {
     expect(refused.status).toBe(409);
     await db.update(buildJobs).set({ status: "cancelled" }).where(eq(buildJobs.workflowRunId, runId));
     expect((await call("DELETE", `/v1/cloud-providers/${provider.id}`, { token: w.admin.token })).status).toBe(204);
+  });
+});
+
+describe("POST /v1/cloud-providers/:id/validate", () => {
+  const hetznerAccount = async () => {
+    const response = await fetch(`${fakeUrl("hetzner")}/_fake/accounts`, { method: "POST", body: "{}" });
+    return ((await response.json()) as { token: string }).token;
+  };
+
+  it("records success for working credentials and the cloud's refusal for others, never echoing them", async () => {
+    const w = await seedWorld();
+    const token = await hetznerAccount();
+    const created = await call("POST", `/v1/teams/${w.team.slug}/cloud-providers`, {
+      token: w.admin.token,
+      body: { name: "hz", provider_type: "hetzner", region: "nbg1", credentials: { api_token: token }, config: { endpoint: fakeUrl("hetzner") } },
+    });
+    expect(created.status, created.text).toBe(201);
+    const ok = await call("POST", `/v1/cloud-providers/${created.body.id}/validate`, { token: w.admin.token });
+    expect(ok.status).toBe(200);
+    expect(ok.body.validation_error).toBeNull();
+    expect(ok.body.last_validated_at).not.toBeNull();
+
+    const revoked = "hcloud-revoked-token-0123456789abcdef";
+    await call("PATCH", `/v1/cloud-providers/${created.body.id}`, { token: w.admin.token, body: { credentials: { api_token: revoked } } });
+    const refused = await call("POST", `/v1/cloud-providers/${created.body.id}/validate`, { token: w.admin.token });
+    expect(refused.status).toBe(200);
+    expect(refused.body.validation_error).toMatch(/authenticate|credentials/i);
+    expect(refused.text).not.toContain(revoked);
+    const [row] = await db.select().from(cloudProviders).where(eq(cloudProviders.id, created.body.id));
+    expect(row!.validationError).toBe(refused.body.validation_error);
   });
 });
