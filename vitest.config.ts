@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET } from "./test/fakes/github.ts";
+import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey } from "./test/fakes/github.ts";
 
 // A fixed key for tests only; production keys come from `wrangler secret put ENCRYPTION_KEY`.
 const TEST_ENCRYPTION_KEY = "7f".repeat(32);
@@ -34,6 +34,9 @@ export default defineConfig({
             GITHUB_CLIENT_SECRET: GITHUB_CLIENT_SECRET,
             GITHUB_WEB_URL: fakes.github!,
             GITHUB_API_URL: fakes.github!,
+            GITHUB_APP_ID: GITHUB_APP_ID,
+            GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
+            GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
           },
         },
       };

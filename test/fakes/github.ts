@@ -1,15 +1,76 @@
-import { randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, verify, type KeyObject } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FakeService } from "./index.ts";
 import { json, listen, readBody } from "./http.ts";
 
 /**
- * GitHub as the OAuth web flow and the REST API see it. Like the real one, the token endpoint answers 200 with an
- * `error` field for a wrong client secret or a bad/reused code, and the API answers 401 "Bad credentials".
- * Test control: POST /_fake/oauth/grant {user, emails, redirect_uri} plays the user approving the app and returns
- * the `code` GitHub would send to the callback.
+ * GitHub as the OAuth web flow, the REST API and a GitHub App see it.
+ *
+ * OAuth (login): like the real one, the token endpoint answers 200 with an `error` field for a wrong client secret or
+ * a bad/reused code, and the API answers 401 "Bad credentials".
+ *   POST /_fake/oauth/grant {user, emails, redirect_uri}  plays the user approving the app → {code}
+ *
+ * GitHub App: App endpoints need `Authorization: Bearer <JWT>` signed RS256 with the App's key (GITHUB_APP_ID, the key
+ * from githubAppPrivateKey()), checked like GitHub does (signature, iss, iat not in the future, exp in the future and at
+ * most 10 minutes ahead). Repository endpoints need an installation token (`Bearer` or `token`) of an installation
+ * that covers the repository; a token minted for some repositories or permissions is held to them.
+ *   GET  /app · GET /repos/{o}/{r}/installation · POST /app/installations/{id}/access_tokens
+ *   GET  /repos/{o}/{r}/contents/{path}?ref=   (ref defaults to main; files over 1 MB answer encoding "none")
+ *   POST /repos/{o}/{r}/deployments             (each ref has a pending "ci/fake" status: leaving required_contexts
+ *                                               out answers 409, as GitHub does while checks are pending)
+ *   POST /repos/{o}/{r}/deployments/{id}/statuses
+ *   GET  /repos/{o}/{r}/issues/{n}/comments?per_page=&page=  (Link header) · POST same · PATCH /repos/{o}/{r}/issues/comments/{id}
+ *
+ * Test control (tests use their own repository names, so files running at the same time never meet):
+ *   GET    /_fake/app/private-key                        → {app_id, private_key} (PKCS#1 PEM)
+ *   POST   /_fake/app/installations {repositories: ["o/r"], permissions?, token_lifetime_seconds?} → {id}
+ *   GET    /_fake/app/installations/{id}                 → {id, repositories, tokens_issued, token_requests}
+ *   DELETE /_fake/app/installations/{id}/tokens          revokes every token of the installation
+ *   POST   /_fake/repos/{o}/{r}/files {ref?, path, content}     a file at a ref (default main)
+ *   GET    /_fake/repos/{o}/{r}/deployments              → [{...deployment, request, statuses}]
+ *   GET    /_fake/repos/{o}/{r}/issues/{n}/comments      → every comment of the issue
+ *   POST   /_fake/repos/{o}/{r}/issues/{n}/comments {body, user?: {login, type}}  a comment by someone else
+ *   DELETE /_fake/repos/{o}/{r}/issues/comments/{id}
+ *   POST   /_fake/failures {match, status?, headers?, message?, mode?: "error"|"reset"|"hang", times?}
+ *          the next `times` (1) API requests whose "METHOD /path" starts with `match` fail
+ *   GET    /_fake/requests?match=<prefix>                → {requests: [{method, path, auth: "jwt"|"token"|"none"}]}
  */
 export const GITHUB_CLIENT_ID = "Iv1.stagelytest00001";
 export const GITHUB_CLIENT_SECRET = "fake-github-client-secret-0123456789";
+export const GITHUB_APP_ID = "424242";
+export const GITHUB_APP_SLUG = "stagely-test";
+/** A webhook secret tests may configure (GITHUB_WEBHOOK_SECRET); the fake itself sends no webhooks. */
+export const GITHUB_WEBHOOK_SECRET = "fake-github-webhook-secret-0123456789";
+
+const DOCS = "https://docs.github.com/rest";
+
+interface AppKey {
+  privateKeyPem: string;
+  publicKey: KeyObject;
+}
+
+/**
+ * The App's key pair, generated once per process. It lives on globalThis because vitest.config.ts and the global
+ * setup load this module separately: both must see the same key.
+ */
+function appKey(): AppKey {
+  const slot = Symbol.for("stagely.test.fake-github-app-key");
+  const holder = globalThis as unknown as Record<symbol, AppKey | undefined>;
+  let key = holder[slot];
+  if (!key) {
+    const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    key = { privateKeyPem: pair.privateKey.export({ type: "pkcs1", format: "pem" }) as string, publicKey: pair.publicKey };
+    holder[slot] = key;
+  }
+  return key;
+}
+
+/** The App's private key as GitHub hands it out (PKCS#1 PEM), for GITHUB_APP_PRIVATE_KEY in tests. */
+export function githubAppPrivateKey(): string {
+  return appKey().privateKeyPem;
+}
+
+// ---- OAuth ----
 
 interface GitHubUser {
   id: number;
@@ -24,20 +85,611 @@ interface Grant {
   used: boolean;
 }
 
+// ---- App state ----
+
+type Level = "read" | "write" | "admin";
+const LEVELS: Record<string, number> = { read: 1, write: 2, admin: 3 };
+const DEFAULT_PERMISSIONS: Record<string, Level> = { contents: "read", metadata: "read", deployments: "write", issues: "write", pull_requests: "write" };
+
+interface Installation {
+  id: number;
+  account: string;
+  repositories: Set<string>;
+  permissions: Record<string, string>;
+  tokenLifetimeSeconds: number;
+  tokenRequests: unknown[];
+  createdAt: string;
+}
+
+interface Token {
+  installationId: number;
+  expiresAt: number;
+  repositories: Set<string> | undefined;
+  permissions: Record<string, string>;
+  revoked: boolean;
+}
+
+interface DeploymentRecord {
+  id: number;
+  ref: string;
+  sha: string;
+  environment: string;
+  description: string | null;
+  payload: unknown;
+  transientEnvironment: boolean;
+  productionEnvironment: boolean;
+  createdAt: string;
+  request: unknown;
+  statuses: Record<string, unknown>[];
+}
+
+interface CommentRecord {
+  id: number;
+  issue: number;
+  body: string;
+  user: { login: string; id: number; type: string };
+  viaApp: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Repo {
+  owner: string;
+  name: string;
+  id: number;
+  files: Map<string, Buffer>;
+  deployments: DeploymentRecord[];
+  comments: CommentRecord[];
+}
+
+interface Failure {
+  match: string;
+  status: number;
+  headers: Record<string, string>;
+  message: string;
+  mode: "error" | "reset" | "hang";
+  times: number;
+}
+
+interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+const reply = (status: number, body?: unknown, headers?: Record<string, string>): Reply => ({ status, body, headers });
+const notFound = (docs = DOCS) => reply(404, { message: "Not Found", documentation_url: docs, status: "404" });
+const unauthorized = (message: string) => reply(401, { message, documentation_url: DOCS, status: "401" });
+const forbidden = () => reply(403, { message: "Resource not accessible by integration", documentation_url: DOCS, status: "403" });
+const validationFailed = (message: string, errors: unknown[] = []) => reply(422, { message, errors, documentation_url: DOCS, status: "422" });
+
+function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function blobSha(content: Buffer): string {
+  return createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
+}
+
+const botUser = { login: `${GITHUB_APP_SLUG}[bot]`, id: 9_000_001, type: "Bot" };
+
+function createAppApi() {
+  const installations = new Map<number, Installation>();
+  const tokens = new Map<string, Token>();
+  const repos = new Map<string, Repo>();
+  const failures: Failure[] = [];
+  const requests: { method: string; path: string; auth: string }[] = [];
+  let nextInstallationId = 70_000_001;
+  let nextRepoId = 500_001;
+  let nextDeploymentId = 1_900_000_001;
+  let nextStatusId = 2_900_000_001;
+  let nextCommentId = 3_900_000_001;
+  const appJson = {
+    id: Number(GITHUB_APP_ID),
+    slug: GITHUB_APP_SLUG,
+    client_id: GITHUB_CLIENT_ID,
+    node_id: "A_kwDOStagely",
+    name: "Stagely (test)",
+    description: "Preview environments",
+    external_url: "https://stagely.test",
+    html_url: `https://github.com/apps/${GITHUB_APP_SLUG}`,
+    owner: { login: "stagely", id: 1, type: "Organization" },
+    permissions: DEFAULT_PERMISSIONS,
+    events: ["pull_request", "push"],
+    created_at: "2026-01-01T00:00:00Z",
+    updated_at: "2026-01-01T00:00:00Z",
+  };
+
+  const keyOf = (owner: string, name: string) => `${owner}/${name}`.toLowerCase();
+
+  function repoFor(owner: string, name: string): Repo {
+    const key = keyOf(owner, name);
+    let repo = repos.get(key);
+    if (!repo) {
+      repo = { owner, name, id: nextRepoId++, files: new Map(), deployments: [], comments: [] };
+      repos.set(key, repo);
+    }
+    return repo;
+  }
+
+  function installationOf(owner: string, name: string): Installation | undefined {
+    const key = keyOf(owner, name);
+    return [...installations.values()].find((i) => i.repositories.has(key));
+  }
+
+  /** RS256 signature, iss, iat and exp, like GitHub. Answers the error reply, or undefined when the JWT is good. */
+  function checkJwt(authorization: string | undefined): Reply | undefined {
+    const jwt = /^Bearer (\S+)$/.exec(authorization ?? "")?.[1];
+    const parts = jwt?.split(".");
+    if (!jwt || parts?.length !== 3) return unauthorized("A JSON web token could not be decoded");
+    const [header, payload, signature] = parts as [string, string, string];
+    const head = parseJson(Buffer.from(header, "base64url").toString("utf8"));
+    const claims = parseJson(Buffer.from(payload, "base64url").toString("utf8"));
+    if (!isObject(head) || !isObject(claims) || head.alg !== "RS256") return unauthorized("A JSON web token could not be decoded");
+    const signed = verify("RSA-SHA256", Buffer.from(`${header}.${payload}`), appKey().publicKey, Buffer.from(signature, "base64url"));
+    if (!signed) return unauthorized("A JSON web token could not be decoded");
+    if (String(claims.iss) !== GITHUB_APP_ID && claims.iss !== GITHUB_CLIENT_ID) return unauthorized("'Issuer' claim ('iss') must be an Integer");
+    const now = Math.floor(Date.now() / 1000);
+    if (!Number.isInteger(claims.iat) || (claims.iat as number) > now) {
+      return unauthorized("'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued");
+    }
+    if (typeof claims.exp !== "number" || claims.exp <= now) {
+      return unauthorized("'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires");
+    }
+    if (claims.exp > now + 600 || claims.exp - (claims.iat as number) > 600) return unauthorized("'Expiration time' claim ('exp') is too far in the future");
+    return undefined;
+  }
+
+  function installationJson(installation: Installation, base: string) {
+    return {
+      id: installation.id,
+      account: { login: installation.account, id: 100_000 + installation.id % 1000, type: "Organization" },
+      repository_selection: "selected",
+      access_tokens_url: `${base}/app/installations/${installation.id}/access_tokens`,
+      repositories_url: `${base}/installation/repositories`,
+      html_url: `https://github.com/organizations/${installation.account}/settings/installations/${installation.id}`,
+      app_id: Number(GITHUB_APP_ID),
+      app_slug: GITHUB_APP_SLUG,
+      target_id: 100_000 + installation.id % 1000,
+      target_type: "Organization",
+      permissions: installation.permissions,
+      events: ["pull_request", "push"],
+      created_at: installation.createdAt,
+      updated_at: installation.createdAt,
+      single_file_name: null,
+      suspended_by: null,
+      suspended_at: null,
+    };
+  }
+
+  function mintToken(installation: Installation, body: unknown): Reply {
+    installation.tokenRequests.push(body ?? null);
+    const request = isObject(body) ? body : {};
+    let repositories: Set<string> | undefined;
+    if (request.repositories !== undefined) {
+      if (!Array.isArray(request.repositories) || request.repositories.some((r) => typeof r !== "string")) return validationFailed("Invalid request.\n\nFor 'properties/repositories', is not an array of strings.");
+      repositories = new Set((request.repositories as string[]).map((name) => keyOf(installation.account, name)));
+      if ([...repositories].some((key) => !installation.repositories.has(key))) {
+        return validationFailed("There is at least one repository that does not exist or is not accessible to the parent installation.");
+      }
+    }
+    let permissions = installation.permissions;
+    if (request.permissions !== undefined) {
+      if (!isObject(request.permissions)) return validationFailed("Invalid request.\n\nFor 'properties/permissions', is not an object.");
+      const asked = request.permissions as Record<string, unknown>;
+      for (const [name, level] of Object.entries(asked)) {
+        if (typeof level !== "string" || !LEVELS[level] || (LEVELS[installation.permissions[name] ?? ""] ?? 0) < LEVELS[level]!) {
+          return validationFailed("The permissions requested are not granted to this installation.");
+        }
+      }
+      permissions = { ...(asked as Record<string, string>), metadata: "read" };
+    }
+    const token = `ghs_${randomBytes(18).toString("hex")}`;
+    const expiresAt = Date.now() + installation.tokenLifetimeSeconds * 1000;
+    tokens.set(token, { installationId: installation.id, expiresAt, repositories, permissions, revoked: false });
+    return reply(201, {
+      token,
+      expires_at: isoSeconds(expiresAt),
+      permissions,
+      repository_selection: repositories ? "selected" : "all",
+      ...(repositories ? { repositories: [...repositories].map((key) => ({ id: repos.get(key)?.id, name: key.split("/")[1], full_name: key })) } : {}),
+    });
+  }
+
+  /** The installation token of a repository request, held to its installation, repositories and permissions. */
+  function checkToken(authorization: string | undefined, repo: Repo, permission: string, level: Level): Reply | undefined {
+    const value = /^(?:Bearer|token) (\S+)$/.exec(authorization ?? "")?.[1];
+    const token = value ? tokens.get(value) : undefined;
+    if (!token || token.revoked || token.expiresAt <= Date.now()) return unauthorized("Bad credentials");
+    const installation = installations.get(token.installationId);
+    const key = keyOf(repo.owner, repo.name);
+    if (!installation?.repositories.has(key) || (token.repositories && !token.repositories.has(key))) return notFound();
+    const alternatives = permission === "issues" ? ["issues", "pull_requests"] : [permission];
+    if (!alternatives.some((name) => (LEVELS[token.permissions[name] ?? ""] ?? 0) >= LEVELS[level]!)) return forbidden();
+    return undefined;
+  }
+
+  function fileJson(repo: Repo, path: string, ref: string, content: Buffer, base: string) {
+    const sha = blobSha(content);
+    const large = content.length > 1_000_000;
+    const self = `${base}/repos/${repo.owner}/${repo.name}/contents/${path}?ref=${encodeURIComponent(ref)}`;
+    return {
+      type: "file",
+      encoding: large ? "none" : "base64",
+      size: content.length,
+      name: path.split("/").at(-1),
+      path,
+      content: large ? "" : (content.toString("base64").match(/.{1,60}/g) ?? []).join("\n") + "\n",
+      sha,
+      url: self,
+      git_url: `${base}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`,
+      html_url: `https://github.com/${repo.owner}/${repo.name}/blob/${ref}/${path}`,
+      download_url: `https://raw.githubusercontent.com/${repo.owner}/${repo.name}/${ref}/${path}`,
+      _links: { self, git: `${base}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`, html: `https://github.com/${repo.owner}/${repo.name}/blob/${ref}/${path}` },
+    };
+  }
+
+  function getContents(repo: Repo, path: string, ref: string, base: string): Reply {
+    const file = repo.files.get(`${ref}\n${path}`);
+    if (file) return reply(200, fileJson(repo, path, ref, file, base));
+    const prefix = `${ref}\n${path ? `${path}/` : ""}`;
+    const children = new Set<string>();
+    for (const key of repo.files.keys()) if (key.startsWith(prefix)) children.add(key.slice(prefix.length).split("/")[0]!);
+    if (children.size === 0) return notFound("https://docs.github.com/rest/repos/contents#get-repository-content");
+    return reply(200, [...children].map((name) => ({ type: "dir", name, path: path ? `${path}/${name}` : name })));
+  }
+
+  function deploymentJson(repo: Repo, d: DeploymentRecord, base: string) {
+    const url = `${base}/repos/${repo.owner}/${repo.name}/deployments/${d.id}`;
+    return {
+      url,
+      id: d.id,
+      node_id: `DE_${d.id}`,
+      sha: d.sha,
+      ref: d.ref,
+      task: "deploy",
+      payload: d.payload,
+      original_environment: d.environment,
+      environment: d.environment,
+      description: d.description,
+      creator: botUser,
+      created_at: d.createdAt,
+      updated_at: d.createdAt,
+      statuses_url: `${url}/statuses`,
+      repository_url: `${base}/repos/${repo.owner}/${repo.name}`,
+      transient_environment: d.transientEnvironment,
+      production_environment: d.productionEnvironment,
+      performed_via_github_app: appJson,
+    };
+  }
+
+  function createDeployment(repo: Repo, body: unknown, base: string): Reply {
+    if (!isObject(body) || typeof body.ref !== "string" || body.ref === "") return validationFailed('Invalid request.\n\n"ref" wasn\'t supplied.');
+    if (body.required_contexts === undefined) {
+      return reply(409, {
+        message: `Conflict: Commit status checks failed for ${body.ref}.`,
+        errors: [{ contexts: [{ context: "ci/fake", state: "pending" }], resource: "Deployment", field: "required_contexts", code: "invalid" }],
+        documentation_url: DOCS,
+        status: "409",
+      });
+    }
+    const environment = typeof body.environment === "string" ? body.environment : "production";
+    const sha = /^[0-9a-f]{40}$/.test(body.ref) ? body.ref : createHash("sha1").update(`${repo.owner}/${repo.name}@${body.ref}`).digest("hex");
+    const deployment: DeploymentRecord = {
+      id: nextDeploymentId++,
+      ref: body.ref,
+      sha,
+      environment,
+      description: typeof body.description === "string" ? body.description : null,
+      payload: body.payload ?? {},
+      transientEnvironment: body.transient_environment === true,
+      productionEnvironment: typeof body.production_environment === "boolean" ? body.production_environment : environment === "production",
+      createdAt: isoSeconds(Date.now()),
+      request: body,
+      statuses: [],
+    };
+    repo.deployments.push(deployment);
+    return reply(201, deploymentJson(repo, deployment, base));
+  }
+
+  function createDeploymentStatus(repo: Repo, deploymentId: number, body: unknown, base: string): Reply {
+    const deployment = repo.deployments.find((d) => d.id === deploymentId);
+    if (!deployment) return notFound();
+    const states = ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+    if (!isObject(body) || typeof body.state !== "string" || !states.includes(body.state)) {
+      return validationFailed("Validation Failed", [{ resource: "DeploymentStatus", code: "custom", field: "state", message: "state is not included in the list" }]);
+    }
+    if (typeof body.description === "string" && body.description.length > 140) {
+      return validationFailed("Validation Failed", [{ resource: "DeploymentStatus", code: "custom", field: "description", message: "description is too long (maximum is 140 characters)" }]);
+    }
+    const now = isoSeconds(Date.now());
+    const deploymentUrl = `${base}/repos/${repo.owner}/${repo.name}/deployments/${deployment.id}`;
+    const status = {
+      url: `${deploymentUrl}/statuses/${nextStatusId}`,
+      id: nextStatusId++,
+      node_id: `DES_${deployment.id}`,
+      state: body.state,
+      creator: botUser,
+      description: typeof body.description === "string" ? body.description : "",
+      environment: typeof body.environment === "string" ? body.environment : deployment.environment,
+      target_url: typeof body.log_url === "string" ? body.log_url : "",
+      log_url: typeof body.log_url === "string" ? body.log_url : "",
+      environment_url: typeof body.environment_url === "string" ? body.environment_url : "",
+      created_at: now,
+      updated_at: now,
+      deployment_url: deploymentUrl,
+      repository_url: `${base}/repos/${repo.owner}/${repo.name}`,
+      performed_via_github_app: appJson,
+    };
+    deployment.statuses.push(status);
+    return reply(201, status);
+  }
+
+  function commentJson(repo: Repo, c: CommentRecord, base: string) {
+    return {
+      url: `${base}/repos/${repo.owner}/${repo.name}/issues/comments/${c.id}`,
+      html_url: `https://github.com/${repo.owner}/${repo.name}/pull/${c.issue}#issuecomment-${c.id}`,
+      issue_url: `${base}/repos/${repo.owner}/${repo.name}/issues/${c.issue}`,
+      id: c.id,
+      node_id: `IC_${c.id}`,
+      user: { ...c.user, node_id: `U_${c.user.id}`, site_admin: false },
+      created_at: c.createdAt,
+      updated_at: c.updatedAt,
+      author_association: c.viaApp ? "NONE" : "MEMBER",
+      body: c.body,
+      performed_via_github_app: c.viaApp ? appJson : null,
+    };
+  }
+
+  function addComment(repo: Repo, issue: number, body: string, user: CommentRecord["user"], viaApp: boolean): CommentRecord {
+    const now = isoSeconds(Date.now());
+    const comment = { id: nextCommentId++, issue, body, user, viaApp, createdAt: now, updatedAt: now };
+    repo.comments.push(comment);
+    return comment;
+  }
+
+  function commentBody(body: unknown): string | Reply {
+    if (!isObject(body) || typeof body.body !== "string" || body.body === "") {
+      return validationFailed("Validation Failed", [{ resource: "IssueComment", code: "missing_field", field: "body" }]);
+    }
+    if (body.body.length > 65_536) return validationFailed("Validation Failed", [{ resource: "IssueComment", code: "custom", field: "body", message: "body is too long (maximum is 65536 characters)" }]);
+    return body.body;
+  }
+
+  function listComments(repo: Repo, issue: number, url: URL, base: string): Reply {
+    const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get("per_page") ?? 30) || 30));
+    const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+    const all = repo.comments.filter((c) => c.issue === issue);
+    const last = Math.max(1, Math.ceil(all.length / perPage));
+    const link = (n: number) => `<${base}${url.pathname}?per_page=${perPage}&page=${n}>`;
+    const links: string[] = [];
+    if (page > 1) links.push(`${link(page - 1)}; rel="prev"`);
+    if (page < last) links.push(`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`);
+    if (page > 1) links.push(`${link(1)}; rel="first"`);
+    const body = all.slice((page - 1) * perPage, page * perPage).map((c) => commentJson(repo, c, base));
+    return reply(200, body, links.length ? { link: links.join(", ") } : {});
+  }
+
+  /** The GitHub App and repository API; undefined for a path it does not serve. */
+  function api(method: string, url: URL, authorization: string | undefined, body: unknown, base: string): Reply | undefined {
+    const route = `${method} ${url.pathname}`;
+    if (route === "GET /app") return checkJwt(authorization) ?? reply(200, appJson);
+
+    let m = /^GET \/repos\/([^/]+)\/([^/]+)\/installation$/.exec(route);
+    if (m) {
+      const denied = checkJwt(authorization);
+      if (denied) return denied;
+      const installation = installationOf(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+      return installation ? reply(200, installationJson(installation, base)) : notFound("https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app");
+    }
+
+    m = /^POST \/app\/installations\/(\d+)\/access_tokens$/.exec(route);
+    if (m) {
+      const denied = checkJwt(authorization);
+      if (denied) return denied;
+      const installation = installations.get(Number(m[1]));
+      return installation ? mintToken(installation, body) : notFound("https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app");
+    }
+
+    m = /^(GET|POST|PATCH) \/repos\/([^/]+)\/([^/]+)\/(.+)$/.exec(route);
+    if (!m) return undefined;
+    const repo = repos.get(keyOf(decodeURIComponent(m[2]!), decodeURIComponent(m[3]!)));
+    const rest = m[4]!;
+    const need = (permission: string, level: Level) => (repo ? checkToken(authorization, repo, permission, level) : authorization ? unauthorizedOrNotFound(authorization) : unauthorized("Requires authentication"));
+
+    let r = /^contents\/(.+)$/.exec(rest);
+    if (r && method === "GET") {
+      const denied = need("contents", "read");
+      if (denied) return denied;
+      const path = r[1]!.split("/").map(decodeURIComponent).join("/");
+      return getContents(repo!, path, url.searchParams.get("ref") || "main", base);
+    }
+    if (rest === "deployments" && method === "POST") return need("deployments", "write") ?? createDeployment(repo!, body, base);
+    r = /^deployments\/(\d+)\/statuses$/.exec(rest);
+    if (r && method === "POST") return need("deployments", "write") ?? createDeploymentStatus(repo!, Number(r[1]), body, base);
+    r = /^issues\/(\d+)\/comments$/.exec(rest);
+    if (r && method === "GET") return need("issues", "read") ?? listComments(repo!, Number(r[1]), url, base);
+    if (r && method === "POST") {
+      const denied = need("issues", "write");
+      if (denied) return denied;
+      const text = commentBody(body);
+      if (typeof text !== "string") return text;
+      return reply(201, commentJson(repo!, addComment(repo!, Number(r[1]), text, botUser, true), base));
+    }
+    r = /^issues\/comments\/(\d+)$/.exec(rest);
+    if (r && method === "PATCH") {
+      const denied = need("issues", "write");
+      if (denied) return denied;
+      const comment = repo!.comments.find((c) => c.id === Number(r![1]));
+      if (!comment) return notFound();
+      const text = commentBody(body);
+      if (typeof text !== "string") return text;
+      comment.body = text;
+      comment.updatedAt = isoSeconds(Date.now());
+      return reply(200, commentJson(repo!, comment, base));
+    }
+    return undefined;
+  }
+
+  /** A repository nobody installed the App on: a valid token sees nothing (404); an invalid one is 401. */
+  function unauthorizedOrNotFound(authorization: string): Reply {
+    const value = /^(?:Bearer|token) (\S+)$/.exec(authorization)?.[1];
+    const token = value ? tokens.get(value) : undefined;
+    return token && !token.revoked && token.expiresAt > Date.now() ? notFound() : unauthorized("Bad credentials");
+  }
+
+  function admin(method: string, url: URL, body: unknown, base: string): Reply | undefined {
+    const route = `${method} ${url.pathname}`;
+    if (route === "GET /_fake/app/private-key") return reply(200, { app_id: GITHUB_APP_ID, private_key: githubAppPrivateKey() });
+
+    if (route === "POST /_fake/app/installations") {
+      const b = isObject(body) ? body : {};
+      const names = Array.isArray(b.repositories) ? b.repositories.filter((r): r is string => typeof r === "string" && /^[^/\s]+\/[^/\s]+$/.test(r)) : [];
+      if (names.length === 0) return reply(400, { message: "repositories: a non-empty list of owner/name" });
+      const id = nextInstallationId++;
+      for (const name of names) repoFor(name.split("/")[0]!, name.split("/")[1]!);
+      installations.set(id, {
+        id,
+        account: names[0]!.split("/")[0]!,
+        repositories: new Set(names.map((n) => n.toLowerCase())),
+        permissions: isObject(b.permissions) ? (b.permissions as Record<string, string>) : { ...DEFAULT_PERMISSIONS },
+        tokenLifetimeSeconds: typeof b.token_lifetime_seconds === "number" ? b.token_lifetime_seconds : 3600,
+        tokenRequests: [],
+        createdAt: isoSeconds(Date.now()),
+      });
+      return reply(201, { id });
+    }
+
+    let m = /^(GET) \/_fake\/app\/installations\/(\d+)$|^(DELETE) \/_fake\/app\/installations\/(\d+)\/tokens$/.exec(route);
+    if (m) {
+      const installation = installations.get(Number(m[2] ?? m[4]));
+      if (!installation) return reply(404, { message: "no such installation" });
+      const issued = [...tokens.values()].filter((t) => t.installationId === installation.id);
+      if (m[3] === "DELETE") {
+        for (const token of issued) token.revoked = true;
+        return reply(204);
+      }
+      return reply(200, { id: installation.id, repositories: [...installation.repositories], tokens_issued: issued.length, token_requests: installation.tokenRequests });
+    }
+
+    if (route === "POST /_fake/failures") {
+      const b = isObject(body) ? body : {};
+      const mode = (b.mode ?? "error") as Failure["mode"];
+      if (typeof b.match !== "string" || !["error", "reset", "hang"].includes(mode)) return reply(400, { message: "a failure needs match and a known mode" });
+      failures.push({
+        match: b.match,
+        status: typeof b.status === "number" ? b.status : 502,
+        headers: isObject(b.headers) ? (b.headers as Record<string, string>) : {},
+        message: typeof b.message === "string" ? b.message : "Server Error",
+        mode,
+        times: typeof b.times === "number" ? b.times : 1,
+      });
+      return reply(204);
+    }
+
+    if (route === "GET /_fake/requests") {
+      const prefix = url.searchParams.get("match") ?? "";
+      return reply(200, { requests: requests.filter((r) => `${r.method} ${r.path}`.startsWith(prefix)) });
+    }
+
+    m = /^(GET|POST|DELETE) \/_fake\/repos\/([^/]+)\/([^/]+)\/(.+)$/.exec(route);
+    if (!m) return undefined;
+    const repo = repoFor(decodeURIComponent(m[2]!), decodeURIComponent(m[3]!));
+    const rest = m[4]!;
+    if (method === "POST" && rest === "files") {
+      if (!isObject(body) || typeof body.path !== "string" || typeof body.content !== "string") return reply(400, { message: "a file needs path and content" });
+      const ref = typeof body.ref === "string" && body.ref ? body.ref : "main";
+      const content = body.encoding === "base64" ? Buffer.from(body.content, "base64") : Buffer.from(body.content, "utf8");
+      repo.files.set(`${ref}\n${body.path.replace(/^\/+/, "")}`, content);
+      return reply(201, { ref, path: body.path, sha: blobSha(content) });
+    }
+    if (method === "GET" && rest === "deployments") {
+      return reply(200, repo.deployments.map((d) => ({ ...deploymentJson(repo, d, base), request: d.request, statuses: d.statuses })));
+    }
+    let r = /^issues\/(\d+)\/comments$/.exec(rest);
+    if (r && method === "GET") return reply(200, repo.comments.filter((c) => c.issue === Number(r![1])).map((c) => commentJson(repo, c, base)));
+    if (r && method === "POST") {
+      if (!isObject(body) || typeof body.body !== "string") return reply(400, { message: "a comment needs a body" });
+      const user = isObject(body.user) ? (body.user as { login: string; type: string }) : { login: "octocat", type: "User" };
+      return reply(201, commentJson(repo, addComment(repo, Number(r[1]), body.body, { login: user.login, id: 583231, type: user.type }, false), base));
+    }
+    r = /^issues\/comments\/(\d+)$/.exec(rest);
+    if (r && method === "DELETE") {
+      const index = repo.comments.findIndex((c) => c.id === Number(r![1]));
+      if (index === -1) return reply(404, { message: "no such comment" });
+      repo.comments.splice(index, 1);
+      return reply(204);
+    }
+    return undefined;
+  }
+
+  function injectedFailure(method: string, path: string): Failure | undefined {
+    const index = failures.findIndex((f) => `${method} ${path}`.startsWith(f.match));
+    if (index === -1) return undefined;
+    const failure = failures[index]!;
+    if (--failure.times <= 0) failures.splice(index, 1);
+    return failure;
+  }
+
+  function record(method: string, path: string, authorization: string | undefined): void {
+    const value = /^(?:Bearer|token) (\S+)$/.exec(authorization ?? "")?.[1] ?? "";
+    requests.push({ method, path, auth: value.startsWith("eyJ") ? "jwt" : value ? "token" : "none" });
+  }
+
+  return { api, admin, injectedFailure, record };
+}
+
+function send(res: ServerResponse, answer: Reply): void {
+  const headers: Record<string, string> = {
+    "x-github-media-type": "github.v3; format=json",
+    "x-ratelimit-limit": "5000",
+    "x-ratelimit-remaining": "4999",
+    "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 3600),
+    "x-ratelimit-used": "1",
+    "x-ratelimit-resource": "core",
+    ...answer.headers,
+  };
+  if (answer.body === undefined) {
+    res.writeHead(answer.status, headers);
+    res.end();
+    return;
+  }
+  json(res, answer.status, answer.body, headers);
+}
+
 export const githubFake: FakeService = {
   name: "github",
   start() {
     const grants = new Map<string, Grant>();
     const accessTokens = new Map<string, Grant>();
-    return listen(async (req, res) => {
+    const app = createAppApi();
+    return listen(async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? "/", "http://github.test");
-      const route = `${req.method} ${url.pathname}`;
+      const method = req.method ?? "GET";
+      const route = `${method} ${url.pathname}`;
 
       if (route === "POST /_fake/oauth/grant") {
         const body = JSON.parse(await readBody(req)) as { user: GitHubUser; emails: Grant["emails"]; redirect_uri?: string };
         const code = randomBytes(10).toString("hex");
         grants.set(code, { user: body.user, emails: body.emails, redirectUri: body.redirect_uri, used: false });
         return json(res, 200, { code });
+      }
+
+      if (url.pathname.startsWith("/_fake/")) {
+        const answer = app.admin(method, url, parseJson(await readBody(req)), `http://${req.headers.host ?? "127.0.0.1"}`);
+        return send(res, answer ?? reply(404, { message: "no such fake route" }));
       }
 
       if (route === "POST /login/oauth/access_token") {
@@ -65,11 +717,21 @@ export const githubFake: FakeService = {
       const bearer = /^(?:Bearer|token) (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
       const grant = bearer ? accessTokens.get(bearer) : undefined;
       if (route === "GET /user" || route === "GET /user/emails") {
-        if (!grant) return json(res, 401, { message: "Bad credentials", documentation_url: "https://docs.github.com/rest", status: "401" });
+        if (!grant) return json(res, 401, { message: "Bad credentials", documentation_url: DOCS, status: "401" });
         if (route === "GET /user/emails") return json(res, 200, grant.emails);
         return json(res, 200, { ...grant.user, type: "User", site_admin: false, html_url: `https://github.com/${grant.user.login}` });
       }
-      return json(res, 404, { message: "Not Found", documentation_url: "https://docs.github.com/rest" });
+
+      const raw = await readBody(req);
+      app.record(method, `${url.pathname}${url.search}`, req.headers.authorization);
+      const failure = app.injectedFailure(method, url.pathname);
+      if (failure?.mode === "reset") return void req.socket.destroy();
+      if (failure?.mode === "hang") return;
+      if (failure) return send(res, reply(failure.status, { message: failure.message, documentation_url: DOCS, status: String(failure.status) }, failure.headers));
+      const body = parseJson(raw);
+      if (raw && body === undefined) return send(res, reply(400, { message: "Problems parsing JSON", documentation_url: DOCS, status: "400" }));
+      const answer = app.api(method, url, req.headers.authorization, body, `http://${req.headers.host ?? "127.0.0.1"}`);
+      return send(res, answer ?? reply(404, { message: "Not Found", documentation_url: DOCS, status: "404" }));
     });
   },
 };
