@@ -8,9 +8,10 @@ import { defaultTestBackend, type BackendKind } from "./local-db/index.ts";
 import { startBenchTarget } from "./bench/harness.ts";
 import { apiScenario } from "./bench/scenarios/api.ts";
 import { healthScenario } from "./bench/scenarios/health.ts";
+import { agentsScenario } from "./bench/scenarios/agents.ts";
 import type { BenchScenario } from "./bench/types.ts";
 
-const scenarios: BenchScenario[] = [healthScenario, apiScenario];
+const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario];
 
 const { values } = parseArgs({
   options: {

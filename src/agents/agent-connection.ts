@@ -1,14 +1,834 @@
 import { DurableObject } from "cloudflare:workers";
+import { getConfig } from "../config.ts";
+import { databaseErrorOf, getDb, type Db } from "../db/client.ts";
+import { keyringFromConfig, timingSafeEqual, type Keyring } from "../lib/crypto.ts";
+import { Logger, type LogLevel } from "../lib/logger.ts";
+import { recordConnected, recordDisconnected, recordSeen, type AgentRef } from "./agent-records.ts";
+import { CommandQueue } from "./command-queue.ts";
+import { insertLogLines, type JobLogLine } from "./job-logs.ts";
+import { applyBuildReport } from "./job-reports.ts";
+import { KnownJobs } from "./known-jobs.ts";
+import { LogBuffer } from "./log-buffer.ts";
+import { loadJobMasker, type Masker } from "./masking.ts";
+import { Outbox } from "./outbox.ts";
+import {
+  HEARTBEAT_INTERVAL_SECONDS,
+  MAX_FRAME_BYTES,
+  MAX_LINE_CHARS,
+  MISSED_HEARTBEATS,
+  agentCommand,
+  closeCodes,
+  parseAgentFrame,
+  type AgentCommandInput,
+  type AgentErrorMessage,
+  type CoreMessage,
+  type HeartbeatMessage,
+  type HelloMessage,
+  type LogMessage,
+  type StatusMessage,
+} from "./protocol.ts";
+import { bearerToken, hashAgentToken } from "./tokens.ts";
+
+/** Lines are written to Postgres when this many are buffered for a job, or FLUSH_DELAY_MS after the first one arrived. */
+export const FLUSH_LINES = 500;
+export const FLUSH_DELAY_MS = 1000;
+/** One insert carries at most this much text (a few very long lines must not make one huge request). */
+const MAX_INSERT_CHARS = 2_000_000;
+/** Heartbeats refresh `last_seen_at` in Postgres at most this often. */
+export const SEEN_WRITE_INTERVAL_MS = 60_000;
+const RETRY_MS = 5_000;
+/** A live tail that falls this many chunks behind is dropped (its client resumes from the database with Last-Event-ID). */
+const MAX_TAIL_BACKLOG = 1000;
+
+export type AgentRole = "builder" | "preview";
+
+/** What `issueAgentToken` tells the agent's Durable Object. */
+export interface AgentRegistration {
+  agentId: string;
+  tokenHash: string;
+  role: AgentRole;
+  buildJobId: string | null;
+  environmentId: string | null;
+}
+
+interface Identity extends AgentRegistration {
+  revoked: boolean;
+}
 
 /**
- * One instance per VM agent: will hold the agent's WebSocket (Hibernation API) and its state.
- * The protocol arrives with the agent-gateway issue; until then the object refuses connections plainly.
+ * What survives the connection, in storage. Written when the database is (at most about once a minute while the
+ * agent heartbeats) and when the socket closes: the per-message liveness lives in the socket's attachment.
+ */
+interface Session {
+  /** What `agent_connections.status` holds as far as this object knows ("stale": a write is owed). */
+  dbState: "connected" | "disconnected" | "stale";
+  lastDbWriteAt: number;
+  /** When the agent last sent anything (ms), as of the last write. */
+  lastSeenAt: number;
+  heartbeat: HeartbeatMessage | null;
+}
+
+/**
+ * Per connection, kept by the runtime with the hibernated socket (free, unlike a storage write per message):
+ * identity of the connection and its liveness.
+ */
+interface Attachment {
+  connectionId: string;
+  ip: string | null;
+  helloed: boolean;
+  /** When the agent last sent anything on this connection (ms). */
+  lastSeenAt: number;
+  /** When Core sent PING because the agent went quiet; null while it is talking. */
+  pingedAt: number | null;
+  heartbeat: HeartbeatMessage | null;
+}
+
+export interface AgentState {
+  agent_id: string;
+  role: AgentRole;
+  build_job_id: string | null;
+  environment_id: string | null;
+  revoked: boolean;
+  connected: boolean;
+  last_seen_at: string | null;
+  pending_commands: number;
+  pending_log_lines: number;
+  last_heartbeat: HeartbeatMessage | null;
+  log_inserts: number;
+  log_lines_stored: number;
+}
+
+/** One line of the NDJSON stream `tailLogs` returns. */
+export type TailEvent = ({ type: "line" } & JobLogLine) | { type: "ping" } | { type: "end" };
+
+const HEARTBEAT_MS = HEARTBEAT_INTERVAL_SECONDS * 1000;
+const encoder = new TextEncoder();
+const encodeEvents = (events: TailEvent[]) => encoder.encode(events.map((e) => `${JSON.stringify(e)}\n`).join(""));
+
+/**
+ * One instance per VM agent (named by its agent id): authenticates the agent's WebSocket, speaks protocol v1 with
+ * it through the Hibernation API, and keeps in its storage what must survive eviction: identity, session,
+ * pending commands, buffered log lines and cursors, reports and queue events not yet delivered.
+ *
+ * Agent messages are handled one at a time, in arrival order. Database work (log inserts, job updates, presence)
+ * is retried from the alarm when it fails; the one alarm is always set to the earliest thing due.
  */
 export class AgentConnection extends DurableObject<Env> {
-  override async fetch(): Promise<Response> {
-    return Response.json(
-      { error: { code: "NOT_IMPLEMENTED", message: "the agent gateway is not available in this version" } },
-      { status: 501 },
-    );
+  private readonly logs: LogBuffer;
+  private readonly commands: CommandQueue;
+  private readonly jobs: KnownJobs;
+  private readonly outbox: Outbox;
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private draining: Promise<void> | null = null;
+  private drainAgain = false;
+  private drainForce = false;
+  private keyring: Promise<Keyring> | null = null;
+  private readonly maskers = new Map<string, Promise<Masker>>();
+  private readonly tails = new Map<string, Set<ReadableStreamDefaultController<Uint8Array>>>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.logs = new LogBuffer(ctx.storage);
+    this.commands = new CommandQueue(ctx.storage.sql, {
+      seal: async (text) => (await this.getKeyring()).encrypt(text, this.commandAad()),
+      open: async (sealed) => (await this.getKeyring()).decrypt(sealed, this.commandAad()),
+    });
+    this.jobs = new KnownJobs(ctx.storage.sql);
+    this.outbox = new Outbox(ctx.storage.sql);
   }
+
+  // ---------------------------------------------------------------- RPC: Core's internal API
+
+  /** Called once by `issueAgentToken`. Registering the same identity again is a no-op; a different one is refused. */
+  async register(registration: AgentRegistration): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(registration.tokenHash)) throw new TypeError("tokenHash must be a hex SHA-256");
+    const existing = this.identity();
+    if (existing) {
+      if (existing.agentId === registration.agentId && existing.tokenHash === registration.tokenHash) return;
+      throw new Error("this agent is already registered with another token");
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.kv.put<Identity>("identity", { ...registration, revoked: false });
+      if (registration.buildJobId) this.jobs.add(registration.buildJobId, "build");
+    });
+  }
+
+  /**
+   * Queues BUILD, DEPLOY or TERMINATE and sends it now if the agent is connected (otherwise on its next HELLO).
+   * Commands are delivered in the order they were queued. Throws on an invalid command or a revoked/unknown agent.
+   */
+  async sendCommand(input: AgentCommandInput): Promise<{ id: number; delivered: boolean }> {
+    const command = agentCommand.parse(input);
+    if (JSON.stringify(command).length > MAX_FRAME_BYTES) throw new RangeError(`the command exceeds ${MAX_FRAME_BYTES} bytes`);
+    // Not behind agent messages (a slow database must not delay a command): its own queue keeps commands in order.
+    return this.serial("commands", async () => {
+      const identity = this.identity();
+      if (!identity) throw new Error("unknown agent");
+      if (identity.revoked) throw new Error("the agent is revoked");
+      if (command.type === "BUILD" && identity.role !== "builder") throw new Error("BUILD is for builder agents");
+      if (command.type === "DEPLOY" && identity.role !== "preview") throw new Error("DEPLOY is for preview agents");
+      const sealed = await this.commands.seal(command);
+      const id = this.ctx.storage.transactionSync(() => {
+        if (command.type === "BUILD") this.jobs.add(command.job_id, "build");
+        if (command.type === "DEPLOY") this.jobs.add(command.job_id, "deploy");
+        return this.commands.store(sealed);
+      });
+      const ws = this.helloedSocket();
+      if (ws) await this.deliverCommands(ws);
+      return { id, delivered: ws !== undefined };
+    });
+  }
+
+  /** Asks a connected agent to report the state of its jobs. False when it is not connected. */
+  async requestStatus(): Promise<boolean> {
+    const ws = this.helloedSocket();
+    if (ws) this.send(ws, { type: "STATUS_REQUEST" });
+    return ws !== undefined;
+  }
+
+  /**
+   * Refuses the token from now on (environment or job terminated): closes the socket, drops pending commands,
+   * ends live tails. Lines already received are still stored.
+   */
+  async revoke(): Promise<void> {
+    return this.serial("agent", async () => {
+      const identity = this.identity();
+      if (!identity) return;
+      if (!identity.revoked) this.ctx.storage.kv.put<Identity>("identity", { ...identity, revoked: true });
+      this.commands.clear();
+      for (const ws of this.openSockets()) this.closeSocket(ws, closeCodes.revoked, "agent revoked");
+      for (const jobId of [...this.tails.keys()]) this.endTails(jobId);
+      await this.attempt(() => this.syncPresence());
+      await this.drain(true);
+    });
+  }
+
+  async getState(): Promise<AgentState | null> {
+    const identity = this.identity();
+    if (!identity) return null;
+    const lastSeen = this.lastSeen();
+    const stats = this.stats();
+    return {
+      agent_id: identity.agentId,
+      role: identity.role,
+      build_job_id: identity.buildJobId,
+      environment_id: identity.environmentId,
+      revoked: identity.revoked,
+      connected: this.helloedSocket() !== undefined,
+      last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null,
+      pending_commands: this.commands.count(),
+      pending_log_lines: this.logs.totalPending(),
+      last_heartbeat: this.currentAttachment()?.heartbeat ?? this.session().heartbeat,
+      log_inserts: stats.inserts,
+      log_lines_stored: stats.lines,
+    };
+  }
+
+  /**
+   * A live tail of a job's log lines as NDJSON (`TailEvent` per line): first the buffered lines above `afterSeq`
+   * that are not in Postgres yet, then every new line as it arrives, then `{"type":"end"}` when the job finishes.
+   * Lines already in Postgres are the caller's to read (see streamJobLogs, which subscribes before reading).
+   */
+  tailLogs(jobId: string, afterSeq: number): ReadableStream<Uint8Array> {
+    let subscriber: ReadableStreamDefaultController<Uint8Array> | undefined;
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        subscriber = controller;
+        const buffered: TailEvent[] = this.logs.pendingAfter(jobId, afterSeq).map((line) => ({ type: "line", ...line }));
+        const job = this.jobs.get(jobId);
+        if (!job || job.finished || this.identity()?.revoked) {
+          controller.enqueue(encodeEvents([...buffered, { type: "end" }]));
+          controller.close();
+          return;
+        }
+        if (buffered.length > 0) controller.enqueue(encodeEvents(buffered));
+        let set = this.tails.get(jobId);
+        if (!set) this.tails.set(jobId, (set = new Set()));
+        set.add(controller);
+      },
+      cancel: () => {
+        if (subscriber) this.tails.get(jobId)?.delete(subscriber);
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- connect
+
+  /** The agent's WebSocket upgrade, forwarded by the Worker: 401 unless the token matches, 426 unless an upgrade. */
+  override async fetch(request: Request): Promise<Response> {
+    const identity = this.identity();
+    const token = bearerToken(request.headers.get("Authorization"));
+    const presented = token ? await hashAgentToken(token) : "";
+    if (!identity || identity.revoked || !timingSafeEqual(presented, identity.tokenHash)) {
+      const reason = !identity ? "unknown agent" : identity.revoked ? "revoked" : "token mismatch";
+      this.logger().warn("agent connect refused", { reason });
+      return new Response(null, { status: 401 });
+    }
+    if ((request.headers.get("Upgrade") ?? "").toLowerCase() !== "websocket") return new Response(null, { status: 426 });
+
+    for (const old of this.openSockets()) this.closeSocket(old, closeCodes.superseded, "replaced by a newer connection");
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [identity.agentId]);
+    const attachment: Attachment = {
+      connectionId: crypto.randomUUID(),
+      ip: request.headers.get("CF-Connecting-IP"),
+      helloed: false,
+      lastSeenAt: Date.now(),
+      pingedAt: null,
+      heartbeat: null,
+    };
+    server.serializeAttachment(attachment);
+    await this.scheduleAlarm();
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  // ---------------------------------------------------------------- hibernation handlers
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    return this.serial("agent", async () => {
+      try {
+        await this.handleFrame(ws, message);
+      } catch (error) {
+        this.logger().error("agent message could not be processed", describeError(error));
+        this.send(ws, { type: "ERROR", code: "INTERNAL", message: "the message could not be processed now; send it again later" });
+      }
+    });
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    return this.serial("agent", async () => {
+      this.remember(ws);
+      this.closeSocket(ws, 1000, "closed");
+      this.logger().info("agent disconnected", { code });
+      await this.attempt(() => this.syncPresence());
+      await this.scheduleAlarm();
+    });
+  }
+
+  override webSocketError(ws: WebSocket): Promise<void> {
+    return this.webSocketClose(ws, 1006);
+  }
+
+  /** The one alarm: missed heartbeats, log flushes, and retries of database and queue work. */
+  override async alarm(): Promise<void> {
+    await this.serial("agent", async () => {
+      const identity = this.identity();
+      if (!identity) return;
+      try {
+        const now = Date.now();
+        for (const ws of this.openSockets()) {
+          const attachment = attachmentOf(ws);
+          const silentFor = now - attachment.lastSeenAt;
+          if (silentFor >= MISSED_HEARTBEATS * HEARTBEAT_MS) {
+            this.logger().info("agent missed heartbeats; closing its connection", { silent_seconds: Math.round(silentFor / 1000) });
+            this.remember(ws);
+            this.closeSocket(ws, closeCodes.heartbeatTimeout, "missed heartbeats");
+          } else if (silentFor >= (MISSED_HEARTBEATS - 1) * HEARTBEAT_MS && attachment.pingedAt === null) {
+            this.send(ws, { type: "PING" });
+            ws.serializeAttachment({ ...attachment, pingedAt: now } satisfies Attachment);
+          }
+        }
+        this.pingTails();
+        await this.attempt(() => this.syncPresence());
+        const flushDueAt = this.ctx.storage.kv.get<number>("flushDueAt");
+        await this.drain(flushDueAt !== undefined && flushDueAt <= now);
+      } catch (error) {
+        this.logger().error("agent alarm failed", describeError(error));
+        this.ctx.storage.kv.put("retryAt", Date.now() + RETRY_MS);
+      }
+      await this.scheduleAlarm();
+    });
+  }
+
+  // ---------------------------------------------------------------- protocol
+
+  private async handleFrame(ws: WebSocket, frame: string | ArrayBuffer): Promise<void> {
+    const identity = this.identity();
+    if (!identity || identity.revoked) {
+      this.closeSocket(ws, closeCodes.revoked, "agent revoked");
+      return;
+    }
+    const attachment: Attachment = { ...attachmentOf(ws), lastSeenAt: Date.now(), pingedAt: null };
+    ws.serializeAttachment(attachment);
+    const parsed = parseAgentFrame(frame);
+    if (!parsed.ok) {
+      this.send(ws, { type: "ERROR", code: parsed.code, message: parsed.message });
+      if (parsed.code === "VERSION_MISMATCH") this.closeSocket(ws, closeCodes.versionMismatch, "protocol version not supported");
+      return;
+    }
+    const message = parsed.message;
+    if (message.type === "HELLO") return this.onHello(ws, attachment, identity, message);
+    if (!attachment.helloed) {
+      this.send(ws, { type: "ERROR", code: "HELLO_REQUIRED", message: "send HELLO first" });
+      return;
+    }
+    switch (message.type) {
+      case "HEARTBEAT":
+        this.send(ws, { type: "HEARTBEAT_ACK" });
+        ws.serializeAttachment({ ...attachment, heartbeat: message } satisfies Attachment);
+        return this.attempt(() => this.syncPresence());
+      case "LOG":
+        return this.onLog(ws, message);
+      case "STATUS":
+        return this.onStatus(ws, identity, message);
+      case "ERROR":
+        return this.onAgentError(identity, message);
+      case "PONG":
+        return;
+    }
+  }
+
+  private async onHello(ws: WebSocket, attachment: Attachment, identity: Identity, hello: HelloMessage): Promise<void> {
+    if (hello.agent_id !== identity.agentId) {
+      this.send(ws, { type: "ERROR", code: "AUTH_FAILED", message: "agent_id does not match the token" });
+      this.closeSocket(ws, closeCodes.authFailed, "agent_id does not match the token");
+      return;
+    }
+    const reconnect = this.ctx.storage.kv.get("hello") !== undefined;
+    ws.serializeAttachment({ ...attachment, helloed: true } satisfies Attachment);
+    this.ctx.storage.kv.put("hello", { hello, ip: attachment.ip });
+    this.updateSession({ dbState: "stale" });
+    this.send(ws, { type: "HELLO_ACK", status: "connected", agent_id: identity.agentId, heartbeat_interval: HEARTBEAT_INTERVAL_SECONDS });
+    await this.deliverCommands(ws);
+    if (reconnect && this.jobs.unfinished().length > 0) this.send(ws, { type: "STATUS_REQUEST" });
+    this.logger().info("agent connected", { version: hello.version });
+    await this.attempt(() => this.syncPresence());
+    await this.scheduleAlarm();
+  }
+
+  private async onLog(ws: WebSocket, message: LogMessage): Promise<void> {
+    const job = this.jobs.get(message.job_id);
+    if (!job || job.kind !== "build") {
+      this.send(ws, { type: "ERROR", code: "UNKNOWN_JOB", message: "this agent has no build job with that id", job_id: message.job_id });
+      return;
+    }
+    const mask = await this.maskerFor(job.jobId);
+    const lines = message.lines.map((l) => ({
+      seq: l.seq,
+      stream: l.stream,
+      timestamp: new Date(l.timestamp).toISOString(),
+      line: cleanLine(mask(l.data)),
+    }));
+    const acked = this.logs.ackedSeq(job.jobId);
+    const fresh = this.logs.add(job.jobId, lines);
+    this.publish(job.jobId, fresh);
+    // Lines stored before (a resend after reconnect) are acknowledged at once so the agent can drop them.
+    if (acked > 0 && lines.some((l) => l.seq <= acked)) this.send(ws, { type: "LOG_ACK", job_id: job.jobId, seq: acked });
+    if (fresh.length > 0 && this.ctx.storage.kv.get("flushDueAt") === undefined) {
+      this.ctx.storage.kv.put("flushDueAt", Date.now() + FLUSH_DELAY_MS);
+    }
+    if (this.logs.pendingCount(job.jobId) >= FLUSH_LINES) await this.drain(false);
+    else await this.scheduleAlarm();
+  }
+
+  private async onStatus(ws: WebSocket, identity: Identity, message: StatusMessage): Promise<void> {
+    const job = this.jobs.get(message.job_id);
+    if (!job) {
+      this.send(ws, { type: "ERROR", code: "UNKNOWN_JOB", message: "this agent has no job with that id", job_id: message.job_id });
+      return;
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.commands.acknowledgeJob(job.jobId);
+      if (message.state === "terminated") this.commands.acknowledgeTerminate();
+      if (job.kind === "build") {
+        if (message.state !== "pending") {
+          this.outbox.addReport(job.jobId, {
+            kind: "status",
+            state: message.state,
+            exitCode: message.exit_code ?? null,
+            durationSeconds: message.duration_seconds ?? null,
+            artifactUrl: message.artifact_url ?? null,
+          });
+        }
+      } else {
+        this.surfaceDeployReport(identity, job.jobId, job.lastReport, message.state, message.services ?? []);
+      }
+    });
+    await this.drain(true);
+  }
+
+  private async onAgentError(identity: Identity, message: AgentErrorMessage): Promise<void> {
+    // The agent's message text may quote anything it saw: it is stored masked, and never logged.
+    this.logger().warn("agent reported an error", { code: message.code, job_id: message.job_id ?? null });
+    const job = message.job_id ? this.jobs.get(message.job_id) : undefined;
+    if (!job) return;
+    if (job.kind === "build") {
+      const mask = await this.maskerFor(job.jobId);
+      this.outbox.addReport(job.jobId, { kind: "error", code: message.code, message: mask(message.message) });
+    } else {
+      this.surfaceDeployReport(identity, job.jobId, job.lastReport, "failed", []);
+    }
+    await this.drain(true);
+  }
+
+  /** A preview agent's report on a DEPLOY becomes one queue event per distinct (state, services). */
+  private surfaceDeployReport(
+    identity: Identity,
+    jobId: string,
+    lastReport: string | null,
+    state: StatusMessage["state"],
+    services: NonNullable<StatusMessage["services"]>,
+  ): void {
+    const key = JSON.stringify([state, services]);
+    if (key === lastReport || !identity.environmentId) return;
+    this.jobs.setLastReport(jobId, key);
+    if (state === "completed" || state === "failed" || state === "terminated") this.jobs.markFinished(jobId);
+    this.outbox.addEvent({ type: "environment.deploy_reported", environment_id: identity.environmentId, job_id: jobId, state, services });
+  }
+
+  /** Sends the commands not yet sent on this connection; one delivery at a time, so none goes out twice. */
+  private deliverCommands(ws: WebSocket): Promise<void> {
+    return this.serial("delivery", async () => {
+      const { connectionId } = attachmentOf(ws);
+      for (const { id, command } of await this.commands.unsentOn(connectionId)) {
+        if (!this.send(ws, command)) return;
+        this.commands.markSent(id, connectionId);
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- logs, reports, events
+
+  /**
+   * Writes what is owed: log lines (full batches of FLUSH_LINES, or everything when `force`), then build reports in
+   * arrival order (after their job's lines), then queue events. One run at a time; a failure is retried by the alarm.
+   */
+  private drain(force: boolean): Promise<void> {
+    this.drainForce ||= force;
+    if (this.draining) {
+      this.drainAgain = true;
+      return this.draining;
+    }
+    this.draining = (async () => {
+      try {
+        do {
+          this.drainAgain = false;
+          const forceNow = this.drainForce;
+          this.drainForce = false;
+          await this.flushLogs(forceNow);
+          await this.applyReports();
+          await this.sendEvents();
+        } while (this.drainAgain);
+        this.ctx.storage.kv.delete("retryAt");
+      } catch (error) {
+        this.logger().warn("agent gateway work failed; will retry", describeError(error));
+        this.ctx.storage.kv.put("retryAt", Date.now() + RETRY_MS);
+      } finally {
+        this.draining = null;
+      }
+      await this.scheduleAlarm();
+    })();
+    return this.draining;
+  }
+
+  private async flushLogs(force: boolean): Promise<void> {
+    const db = this.db();
+    for (const jobId of this.logs.jobsWithPending()) {
+      while (force || this.logs.pendingCount(jobId) >= FLUSH_LINES) {
+        const batch = this.logs.take(jobId, FLUSH_LINES, MAX_INSERT_CHARS);
+        if (batch.length === 0) break;
+        try {
+          await insertLogLines(db, jobId, batch);
+        } catch (error) {
+          if (databaseErrorOf(error)?.code !== "23503") throw error;
+          // The job row is gone (deleted with its run): these lines can never be stored.
+          this.logger().warn("dropping log lines of a build job that no longer exists", { job_id: jobId });
+          this.ackLogs(jobId, this.logs.dropJob(jobId));
+          break;
+        }
+        const acked = this.logs.markStored(jobId, batch.map((l) => l.seq));
+        const stats = this.stats();
+        this.ctx.storage.kv.put("stats", { inserts: stats.inserts + 1, lines: stats.lines + batch.length });
+        this.ackLogs(jobId, acked);
+      }
+    }
+    if (this.logs.totalPending() === 0) this.ctx.storage.kv.delete("flushDueAt");
+    else if (!force) this.ctx.storage.kv.put("flushDueAt", Date.now() + FLUSH_DELAY_MS);
+  }
+
+  private async applyReports(): Promise<void> {
+    const identity = this.identity();
+    if (!identity) return;
+    for (const { id, jobId, report } of this.outbox.reports()) {
+      if (this.logs.pendingCount(jobId) > 0) await this.flushLogs(true);
+      const result = await applyBuildReport(this.db(), identity.agentId, jobId, report);
+      const final = report.kind === "error" || report.state === "completed" || report.state === "failed" || report.state === "terminated";
+      this.ctx.storage.transactionSync(() => {
+        if (result.finished) this.outbox.addEvent({ type: "build_job.finished", job_id: jobId, status: result.finished });
+        if (final) this.jobs.markFinished(jobId);
+        this.outbox.deleteReport(id);
+      });
+      if (final) {
+        this.maskers.delete(jobId);
+        this.endTails(jobId);
+      }
+    }
+  }
+
+  private async sendEvents(): Promise<void> {
+    for (const { id, event } of this.outbox.events()) {
+      await this.env.JOBS.send(event);
+      this.outbox.deleteEvent(id);
+    }
+  }
+
+  private ackLogs(jobId: string, seq: number): void {
+    const ws = this.helloedSocket();
+    if (ws && seq > 0) this.send(ws, { type: "LOG_ACK", job_id: jobId, seq });
+  }
+
+  private maskerFor(jobId: string): Promise<Masker> {
+    let masker = this.maskers.get(jobId);
+    if (!masker) {
+      masker = this.getKeyring().then((keyring) => loadJobMasker(this.db(), keyring, jobId, this.logger()));
+      this.maskers.set(jobId, masker);
+      masker.catch(() => this.maskers.delete(jobId));
+    }
+    return masker;
+  }
+
+  private publish(jobId: string, lines: JobLogLine[]): void {
+    const subscribers = this.tails.get(jobId);
+    if (!subscribers || lines.length === 0) return;
+    const chunk = encodeEvents(lines.map((line) => ({ type: "line", ...line })));
+    for (const controller of subscribers) {
+      try {
+        if ((controller.desiredSize ?? 0) < -MAX_TAIL_BACKLOG) throw new Error("live tail fell behind");
+        controller.enqueue(chunk);
+      } catch (error) {
+        subscribers.delete(controller);
+        try {
+          controller.error(error);
+        } catch {
+          // already closed by its reader
+        }
+      }
+    }
+  }
+
+  /**
+   * A reader that went away is only noticed when something is written to its stream: the alarm writes a ping to
+   * every live tail so an abandoned one is dropped even while its job is quiet.
+   */
+  private pingTails(): void {
+    for (const [jobId, subscribers] of this.tails) {
+      for (const controller of subscribers) {
+        try {
+          controller.enqueue(encodeEvents([{ type: "ping" }]));
+        } catch {
+          subscribers.delete(controller);
+        }
+      }
+      if (subscribers.size === 0) this.tails.delete(jobId);
+    }
+  }
+
+  private endTails(jobId: string): void {
+    const subscribers = this.tails.get(jobId);
+    this.tails.delete(jobId);
+    for (const controller of subscribers ?? []) {
+      try {
+        controller.enqueue(encodeEvents([{ type: "end" }]));
+        controller.close();
+      } catch {
+        // the reader went away
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  /**
+   * Brings `agent_connections` (and a preview's environment heartbeat) in line with the socket: connected after
+   * HELLO, disconnected when the last socket is gone, and `last_seen_at` refreshed at most once a minute.
+   */
+  private async syncPresence(): Promise<void> {
+    const identity = this.identity();
+    if (!identity) return;
+    const session = this.session();
+    const now = Date.now();
+    const current = this.helloedSocket();
+    const connected = !identity.revoked && current !== undefined;
+    const ref: AgentRef = { agentId: identity.agentId, environmentId: identity.environmentId };
+    const lastSeen = this.lastSeen();
+    const heartbeat = (current && attachmentOf(current).heartbeat) ?? session.heartbeat;
+    if (connected && session.dbState !== "connected") {
+      const record = this.ctx.storage.kv.get<{ hello: HelloMessage; ip: string | null }>("hello");
+      if (!record) return;
+      this.updateSession({ lastDbWriteAt: now, lastSeenAt: lastSeen, heartbeat });
+      await recordConnected(this.db(), ref, record.hello, record.ip, new Date(now));
+      this.updateSession({ dbState: "connected" });
+    } else if (!connected && session.dbState !== "disconnected") {
+      await recordDisconnected(this.db(), ref, lastSeen ? new Date(lastSeen) : null, new Date(now));
+      this.updateSession({ dbState: "disconnected", lastDbWriteAt: now });
+    } else if (connected && now - session.lastDbWriteAt >= SEEN_WRITE_INTERVAL_MS) {
+      // The only storage write of a steady heartbeat, once a minute with the database's.
+      this.updateSession({ lastDbWriteAt: now, lastSeenAt: lastSeen, heartbeat });
+      await recordSeen(this.db(), ref, new Date(lastSeen || now));
+    }
+  }
+
+  /** Runs database work whose failure must not reach the agent: logged, and retried by the alarm. */
+  private async attempt(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.logger().warn("agent presence update failed; will retry", describeError(error));
+      this.ctx.storage.kv.put("retryAt", Date.now() + RETRY_MS);
+      await this.scheduleAlarm();
+    }
+  }
+
+  /** Sets the alarm to the earliest thing due: a log flush, a retry, a heartbeat check, a presence write owed. */
+  private async scheduleAlarm(): Promise<void> {
+    const identity = this.identity();
+    if (!identity) return;
+    const kv = this.ctx.storage.kv;
+    const session = this.session();
+    const now = Date.now();
+    const due: number[] = [];
+    const flushDueAt = kv.get<number>("flushDueAt");
+    if (flushDueAt !== undefined) due.push(flushDueAt);
+    if (!this.outbox.isEmpty()) due.push(now + RETRY_MS);
+    for (const ws of this.openSockets()) {
+      const { lastSeenAt, pingedAt } = attachmentOf(ws);
+      due.push(lastSeenAt + HEARTBEAT_MS * (pingedAt === null ? MISSED_HEARTBEATS - 1 : MISSED_HEARTBEATS));
+    }
+    const connected = !identity.revoked && this.helloedSocket() !== undefined;
+    if (session.dbState !== (connected ? "connected" : "disconnected")) due.push(now);
+    if (due.length === 0) return;
+    const retryAt = kv.get<number>("retryAt");
+    const next = Math.max(Math.min(...due), retryAt ?? 0);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /**
+   * Runs `work` after everything queued before it on the same queue: "agent" (its messages, the alarm, revocation)
+   * happen one at a time and in order; "commands" keeps commands in call order; "delivery" sends each once.
+   */
+  private serial<T>(queue: "agent" | "commands" | "delivery", work: () => Promise<T>): Promise<T> {
+    const next = (this.chains.get(queue) ?? Promise.resolve()).then(work, work);
+    this.chains.set(queue, next.catch(() => undefined));
+    return next;
+  }
+
+  private identity(): Identity | undefined {
+    return this.ctx.storage.kv.get<Identity>("identity");
+  }
+
+  private session(): Session {
+    return this.ctx.storage.kv.get<Session>("session") ?? { dbState: "disconnected", lastDbWriteAt: 0, lastSeenAt: 0, heartbeat: null };
+  }
+
+  /** When the agent was last heard from: the live socket's attachment, or what was stored when the last one closed. */
+  private lastSeen(): number {
+    const socket = this.currentAttachment();
+    return Math.max(socket?.lastSeenAt ?? 0, this.session().lastSeenAt);
+  }
+
+  private currentAttachment(): Attachment | undefined {
+    const ws = this.helloedSocket() ?? this.openSockets()[0];
+    return ws ? attachmentOf(ws) : undefined;
+  }
+
+  /** Stores a closing socket's liveness, which would otherwise go with it. */
+  private remember(ws: WebSocket): void {
+    const attachment = attachmentOf(ws);
+    const session = this.session();
+    if (attachment.helloed && attachment.lastSeenAt > session.lastSeenAt) {
+      this.updateSession({ lastSeenAt: attachment.lastSeenAt, heartbeat: attachment.heartbeat ?? session.heartbeat });
+    }
+  }
+
+  private updateSession(patch: Partial<Session>): void {
+    this.ctx.storage.kv.put<Session>("session", { ...this.session(), ...patch });
+  }
+
+  private stats(): { inserts: number; lines: number } {
+    return this.ctx.storage.kv.get<{ inserts: number; lines: number }>("stats") ?? { inserts: 0, lines: 0 };
+  }
+
+  private openSockets(): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN);
+  }
+
+  private helloedSocket(): WebSocket | undefined {
+    return this.openSockets().find((ws) => attachmentOf(ws).helloed);
+  }
+
+  private send(ws: WebSocket, message: CoreMessage): boolean {
+    try {
+      ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  private db(): Db {
+    return getDb(getConfig(this.env).DATABASE_URL);
+  }
+
+  private getKeyring(): Promise<Keyring> {
+    if (!this.keyring) {
+      const keyring = keyringFromConfig(getConfig(this.env));
+      this.keyring = keyring;
+      keyring.catch(() => {
+        if (this.keyring === keyring) this.keyring = null;
+      });
+    }
+    return this.keyring;
+  }
+
+  /** Associated data for sealed commands: a command copied to another agent's storage does not open. */
+  private commandAad(): string {
+    return `agent_command:${this.ctx.id.toString()}`;
+  }
+
+  private logger(): Logger {
+    const level = ["debug", "info", "warn", "error"].includes(this.env.LOG_LEVEL) ? (this.env.LOG_LEVEL as LogLevel) : "info";
+    return new Logger(level, { component: "agent_gateway", agent_id: this.identity()?.agentId ?? null });
+  }
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * What Postgres can store: no NUL (text refuses it), no lone UTF-16 surrogate (not Unicode), and at most MAX_LINE_CHARS.
+ * Applied after masking so a secret is never cut in half before it is recognised.
+ */
+function attachmentOf(ws: WebSocket): Attachment {
+  return ws.deserializeAttachment() as Attachment;
+}
+
+function cleanLine(line: string): string {
+  const text = line.replaceAll("\u0000", "").replace(LONE_SURROGATE, "\ufffd");
+  return text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)} [truncated]` : text;
+}
+
+/**
+ * Error fields safe to log: names, Postgres's code and message, never query parameters (drizzle puts them, log lines
+ * included, in its own message, so only the cause is described).
+ */
+function describeError(error: unknown): Record<string, unknown> {
+  const database = databaseErrorOf(error);
+  if (database) return { error: { name: "NeonDbError", code: database.code ?? null, message: database.message } };
+  if (!(error instanceof Error)) return { error: { name: typeof error } };
+  if (error.name === "DrizzleQueryError") {
+    const cause = error.cause instanceof Error ? { name: error.cause.name, message: error.cause.message.slice(0, 200) } : null;
+    return { error: { name: error.name, cause } };
+  }
+  return { error: { name: error.name, message: error.message.slice(0, 200) } };
 }

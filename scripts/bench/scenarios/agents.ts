@@ -1,0 +1,280 @@
+// The agent gateway under `wrangler dev`, driven by simulated agents (scripts/agent-sim):
+//   (1) command latency: a DEPLOY queued for an online agent (dev route → Durable Object → WebSocket) until the agent has it,
+//       next to what a bare request to wrangler dev costs (GET /health);
+//   (2) log ingestion: one agent streaming as fast as it can; lines/s stored and inserts per 1,000 lines;
+//   (3) many agents: connected agents with 30 s heartbeats, level by level, with memory and database writes per minute.
+// Sizes come from the environment (bench.ts has no flags for them):
+//   BENCH_COMMANDS (default 300), BENCH_LOG_LINES (default 100000), BENCH_AGENTS (levels, default "250,500,1000,2000"),
+//   BENCH_AGENT_WINDOW_SECONDS (measurement window per level, default 60).
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { getSql } from "../../../src/db/client.ts";
+import type { CoreMessage } from "../../../src/agents/protocol.ts";
+import { startSimulatedAgent, type SimulatedAgent } from "../../agent-sim/agent.ts";
+import type { BenchTarget } from "../harness.ts";
+import type { BenchScenario } from "../types.ts";
+
+interface DevAgent {
+  agent_id: string;
+  token: string;
+  build_job_id: string | null;
+  environment_id: string;
+}
+
+const envNumber = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const quiet = () => {};
+
+async function createAgent(target: BenchTarget, role: "builder" | "preview"): Promise<DevAgent> {
+  const response = await fetch(`${target.apiUrl}/v1/dev/agents`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ role }),
+  });
+  if (response.status !== 201) throw new Error(`POST /v1/dev/agents answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as DevAgent;
+}
+
+async function sendCommand(target: BenchTarget, agentId: string, command: Record<string, unknown>): Promise<void> {
+  const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}/commands`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(command),
+  });
+  if (response.status !== 202) throw new Error(`command answered ${response.status}: ${await response.text()}`);
+}
+
+async function agentState(target: BenchTarget, agentId: string): Promise<{ log_inserts: number; log_lines_stored: number }> {
+  return (await (await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}`)).json()) as { log_inserts: number; log_lines_stored: number };
+}
+
+/** Resolves on the first message from Core that `match` accepts. */
+function waiter() {
+  const waiting: { match: (m: CoreMessage) => boolean; resolve: () => void }[] = [];
+  return {
+    onMessage(message: CoreMessage) {
+      for (const w of [...waiting]) {
+        if (w.match(message)) {
+          waiting.splice(waiting.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    },
+    next(match: (m: CoreMessage) => boolean, timeoutMs = 60_000): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("timed out waiting for a message from Core")), timeoutMs);
+        waiting.push({ match, resolve: () => (clearTimeout(timer), resolve()) });
+      });
+    },
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** RSS in MiB of the workerd process serving the API and of its whole process group (wrangler, workerd, esbuild). */
+function workerMemory(port: number): { workerd_mb: number; wrangler_group_mb: number } {
+  const out = execFileSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" });
+  const pid = Number(/pid=(\d+)/.exec(out)?.[1]);
+  if (!pid) return { workerd_mb: 0, wrangler_group_mb: 0 };
+  const rssOf = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  const pgid = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[2];
+  const group = execFileSync("ps", ["-o", "pid=", "-g", pgid!], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean);
+  let total = 0;
+  for (const p of group) {
+    try {
+      total += rssOf(p);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { workerd_mb: Math.round(rssOf(pid)), wrangler_group_mb: Math.round(total) };
+}
+
+/**
+ * A connected agent that says HELLO and otherwise only listens: the latency measurement is then the delivery path
+ * alone, not the agent's STATUS reports and the queue traffic they cause (whose consumer arrives with the pipeline).
+ */
+function listeningAgent(target: BenchTarget, agent: DevAgent, onMessage: (m: CoreMessage) => void): { stop(): void } {
+  const Socket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
+  const ws = new Socket(`${target.apiUrl.replace(/^http/, "ws")}/v1/agent/connect`, { headers: { Authorization: `Bearer ${agent.token}` } });
+  ws.addEventListener("open", () =>
+    ws.send(
+      JSON.stringify({
+        type: "HELLO",
+        version: "1.0.0",
+        agent_id: agent.agent_id,
+        system_info: { hostname: "bench", ip_address: "127.0.0.1", architecture: "amd64", os: "linux" },
+      }),
+    ),
+  );
+  ws.addEventListener("message", (event) => onMessage(JSON.parse(String(event.data)) as CoreMessage));
+  return { stop: () => ws.close() };
+}
+
+async function commandLatency(target: BenchTarget, count: number, log: (line: string) => void) {
+  const agent = await createAgent(target, "preview");
+  const messages = waiter();
+  const listener = listeningAgent(target, agent, messages.onMessage);
+  try {
+    await messages.next((m) => m.type === "HELLO_ACK");
+    log(`command latency: ${count} DEPLOY commands to one online agent, one at a time ...`);
+    const latencies: number[] = [];
+    for (let i = 0; i < count + 20; i++) {
+      const jobId = `dep_bench${String(i).padStart(8, "0")}`;
+      const received = messages.next((m) => m.type === "DEPLOY" && m.job_id === jobId);
+      const started = performance.now();
+      await sendCommand(target, agent.agent_id, { type: "DEPLOY", job_id: jobId, images: { web: "registry.local/web:1" }, compose_file: "services: {}\n" });
+      await received;
+      if (i >= 20) latencies.push(performance.now() - started); // the first 20 warm up
+    }
+    latencies.sort((a, b) => a - b);
+    // What one HTTP request to wrangler dev costs by itself: the command's trip starts with one (the dev route).
+    const baseline: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const started = performance.now();
+      await (await fetch(`${target.apiUrl}/health`)).arrayBuffer();
+      baseline.push(performance.now() - started);
+    }
+    baseline.sort((a, b) => a - b);
+    return {
+      scenario: "command → online agent",
+      commands: count,
+      p50_ms: Number(percentile(latencies, 50).toFixed(2)),
+      p99_ms: Number(percentile(latencies, 99).toFixed(2)),
+      max_ms: Number(latencies.at(-1)!.toFixed(2)),
+      http_baseline_p50_ms: Number(percentile(baseline, 50).toFixed(2)),
+    };
+  } finally {
+    listener.stop();
+  }
+}
+
+async function logIngestion(target: BenchTarget, lines: number, log: (line: string) => void) {
+  const agent = await createAgent(target, "builder");
+  const jobId = agent.build_job_id!;
+  const messages = waiter();
+  const sim = startSimulatedAgent({ coreUrl: target.apiUrl, token: agent.token, speed: Infinity, linesPerBuild: lines, log: quiet, onMessage: messages.onMessage });
+  try {
+    await messages.next((m) => m.type === "HELLO_ACK");
+    await sleep(500); // the HELLO's database write
+    log(`log ingestion: one agent streams ${lines} lines as fast as it can ...`);
+    await target.resetDbStats();
+    const allStored = messages.next((m) => m.type === "LOG_ACK" && m.seq === lines, 600_000);
+    const started = performance.now();
+    await sendCommand(target, agent.agent_id, {
+      type: "BUILD",
+      job_id: jobId,
+      context: { repo_url: "https://github.com/stagely-dev/app", commit_hash: "0000000", branch: "bench" },
+      build_config: { context_path: ".", dockerfile: "Dockerfile", target_image: "registry.local/app:bench", platform: "linux/amd64" },
+    });
+    await allStored;
+    const seconds = (performance.now() - started) / 1000;
+    const trips = (await target.dbStats()).round_trips;
+    const state = await agentState(target, agent.agent_id);
+    const sql = getSql(target.local.databaseUrl(target.database));
+    const [counted] = (await sql.query("SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d FROM build_logs WHERE build_job_id = $1", [jobId])) as {
+      n: number;
+      d: number;
+    }[];
+    return {
+      scenario: "log ingestion, 1 agent",
+      lines,
+      seconds: Number(seconds.toFixed(2)),
+      lines_per_s: Math.round(lines / seconds),
+      inserts: state.log_inserts,
+      inserts_per_1000_lines: Number(((state.log_inserts / lines) * 1000).toFixed(2)),
+      db_round_trips_per_1000_lines: Number(((trips / lines) * 1000).toFixed(2)),
+      rows_stored: counted!.n,
+      distinct_seqs: counted!.d,
+    };
+  } finally {
+    await sim.stop();
+  }
+}
+
+async function manyAgents(
+  target: BenchTarget,
+  levels: number[],
+  windowSeconds: number,
+  log: (line: string) => void,
+  keep: (row: Record<string, unknown>) => void,
+): Promise<void> {
+  const port = Number(new URL(target.apiUrl).port);
+  const sims: { sim: SimulatedAgent; heartbeats: number; connected: boolean }[] = [];
+  try {
+    for (const level of levels) {
+      log(`many agents: connecting ${level - sims.length} more (${level} in all) with 30 s heartbeats ...`);
+      const rampStarted = performance.now();
+      const missing = level - sims.length;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < missing) {
+            next++;
+            const agent = await createAgent(target, "preview");
+            const entry = { sim: undefined as unknown as SimulatedAgent, heartbeats: 0, connected: false };
+            entry.sim = startSimulatedAgent({
+              coreUrl: target.apiUrl,
+              token: agent.token,
+              log: quiet,
+              onMessage: (m) => {
+                if (m.type === "HELLO_ACK") entry.connected = true;
+                if (m.type === "HEARTBEAT_ACK") entry.heartbeats++;
+              },
+            });
+            sims.push(entry);
+          }
+        }),
+      );
+      const deadline = Date.now() + 120_000;
+      while (sims.some((s) => !s.connected) && Date.now() < deadline) await sleep(250);
+      const connected = sims.filter((s) => s.connected).length;
+      const rampSeconds = (performance.now() - rampStarted) / 1000;
+      await sleep(3_000); // the HELLOs' database writes
+      const connectsBefore = sims.reduce((n, s) => n + s.sim.stats().connects, 0);
+      for (const s of sims) s.heartbeats = 0;
+      await target.resetDbStats();
+      log(`many agents: ${connected}/${level} connected in ${rampSeconds.toFixed(1)} s; measuring for ${windowSeconds} s ...`);
+      await sleep(windowSeconds * 1000);
+      const trips = (await target.dbStats()).round_trips;
+      const reconnects = sims.reduce((n, s) => n + s.sim.stats().connects, 0) - connectsBefore;
+      const expectedBeats = Math.floor(windowSeconds / 30);
+      const lagging = sims.filter((s) => s.heartbeats < expectedBeats).length;
+      const sustained = connected === level && reconnects === 0 && lagging === 0;
+      keep({
+        scenario: "many agents (30 s heartbeats)",
+        agents: level,
+        connected,
+        ramp_s: Number(rampSeconds.toFixed(1)),
+        reconnects,
+        agents_missing_heartbeat_acks: lagging,
+        db_writes_per_min: Math.round((trips / windowSeconds) * 60),
+        ...workerMemory(port),
+        sim_process_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
+        sustained,
+      });
+      if (!sustained) break;
+    }
+  } finally {
+    await Promise.all(sims.map((s) => s.sim.stop()));
+  }
+}
+
+export const agentsScenario: BenchScenario = {
+  name: "agents",
+  async run({ target, log }) {
+    const rows: Record<string, unknown>[] = [];
+    // Each result is also logged as it comes: the many-agents levels take minutes.
+    const keep = (row: Record<string, unknown>) => {
+      log(`result ${JSON.stringify(row)}`);
+      rows.push(row);
+    };
+    keep(await commandLatency(target, envNumber("BENCH_COMMANDS", 300), log));
+    keep(await logIngestion(target, envNumber("BENCH_LOG_LINES", 100_000), log));
+    const levels = (process.env.BENCH_AGENTS ?? "250,500,1000,2000").split(",").map(Number).filter((n) => n > 0);
+    await manyAgents(target, levels, envNumber("BENCH_AGENT_WINDOW_SECONDS", 60), log, keep);
+    return rows;
+  },
+};
