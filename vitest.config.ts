@@ -21,6 +21,8 @@ export default defineConfig({
       return {
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          // Deliver queue messages at once instead of batching for a second.
+          queueConsumers: { "stagely-jobs": { maxBatchTimeout: 0 }, "stagely-jobs-dlq": { maxBatchTimeout: 0 } },
           bindings: {
             STAGELY_ENV: "test",
             PUBLIC_URL: "https://stagely.test",

@@ -1,10 +1,13 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env.ts";
+import { devAgentRoutes } from "./agents/dev-routes.ts";
+import { agentRoutes } from "./agents/routes.ts";
 import { listAuditLogs } from "./audit/routes.ts";
 import { authRoutes } from "./auth/index.ts";
 import { cloudProviderRoutes } from "./cloud-providers/index.ts";
 import { docsRoutes } from "./docs/routes.ts";
+import { environmentRoutes } from "./environments/index.ts";
 import { healthRoutes } from "./health/routes.ts";
 import { ApiError, handleError, handleNotFound } from "./lib/errors.ts";
 import { requestContext } from "./lib/request-context.ts";
@@ -12,6 +15,7 @@ import { mountRoutes } from "./lib/route.ts";
 import { projectRoutes } from "./projects/index.ts";
 import { secretRoutes } from "./secrets/index.ts";
 import { teamRoutes } from "./teams/index.ts";
+import { githubWebhook } from "./webhooks/github.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -27,9 +31,20 @@ const app = new Hono<AppEnv>()
   )
   .route("/", healthRoutes)
   .route("/", docsRoutes)
+  .route("/", agentRoutes)
+  .route("/", devAgentRoutes)
   .notFound(handleNotFound)
   .onError(handleError);
 
-mountRoutes(app, [...authRoutes, ...teamRoutes, ...projectRoutes, ...cloudProviderRoutes, ...secretRoutes, listAuditLogs]);
+mountRoutes(app, [
+  ...authRoutes,
+  ...teamRoutes,
+  ...projectRoutes,
+  ...cloudProviderRoutes,
+  ...secretRoutes,
+  ...environmentRoutes,
+  listAuditLogs,
+  githubWebhook,
+]);
 
 export { app };

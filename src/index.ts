@@ -1,22 +1,23 @@
 import { app } from "./app.ts";
 import { Logger } from "./lib/logger.ts";
+import { consumePipelineBatch } from "./pipeline/consumer.ts";
+import { pipelineContext } from "./pipeline/context.ts";
+import { runReaper } from "./pipeline/reaper.ts";
 
 export { AgentConnection } from "./agents/agent-connection.ts";
 
 export default {
   fetch: app.fetch,
 
-  async queue(batch: MessageBatch<unknown>): Promise<void> {
-    const logger = new Logger("info", { queue: batch.queue });
-    for (const message of batch.messages) {
-      // No job types exist yet: a message this version does not understand is retried and then dead-lettered, never dropped.
-      logger.warn("queue message not understood by this version", { message_id: message.id, attempts: message.attempts });
-      if (batch.queue.endsWith("-dlq")) message.ack();
-      else message.retry();
-    }
+  /** The JOBS queue (the preview pipeline) and its dead-letter queue. */
+  queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    return consumePipelineBatch(batch, env);
   },
 
-  async scheduled(controller: ScheduledController): Promise<void> {
-    new Logger("info").info("scheduled tick", { cron: controller.cron, scheduled_time: new Date(controller.scheduledTime).toISOString() });
+  /** The reaper, every 5 minutes (wrangler.toml [triggers]). */
+  async scheduled(controller: ScheduledController, env: Env): Promise<void> {
+    const logger = new Logger("info", { cron: controller.cron });
+    const report = await runReaper(await pipelineContext(env, logger));
+    logger.info("reaper finished", { ...report });
   },
 } satisfies ExportedHandler<Env>;

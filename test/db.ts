@@ -11,6 +11,24 @@ export async function roundTrips(): Promise<number> {
   return ((await response.json()) as { round_trips: number }).round_trips;
 }
 
+/**
+ * Waits until nothing has used this file's database for `quietMs` (queue consumers of earlier requests done), so
+ * a count that follows measures only its own work.
+ */
+export async function waitForQuiet(quietMs = 300, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await roundTrips();
+  let stableSince = Date.now();
+  while (Date.now() - stableSince < quietMs && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = await roundTrips();
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    }
+  }
+}
+
 /** Runs `work` and returns how many database round trips it made. */
 export async function countRoundTrips(work: () => Promise<unknown>): Promise<number> {
   const before = await roundTrips();

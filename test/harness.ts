@@ -4,9 +4,9 @@ import { generateToken } from "../src/auth/tokens.ts";
 import type { Role } from "../src/auth/roles.ts";
 import { getConfig } from "../src/config.ts";
 import { associatedData } from "../src/db/encrypted-columns.ts";
-import { apiTokens, cloudProviders, projects, secrets, teamMembers, teams, users } from "../src/db/schema.ts";
+import { apiTokens, buildJobs, cloudProviders, environments, projects, secrets, teamMembers, teams, users, workflowRuns } from "../src/db/schema.ts";
 import { keyringFromConfig } from "../src/lib/crypto.ts";
-import { newId } from "../src/lib/ids.ts";
+import { newId, newSubdomainHash } from "../src/lib/ids.ts";
 import { encryptCredentials } from "../src/providers/credentials.ts";
 import { db } from "./db.ts";
 import { fakeUrl } from "./fakes/urls.ts";
@@ -98,6 +98,22 @@ export async function seedSecret(projectId: string, key = "API_KEY", value = "se
   return row!;
 }
 
+/** A live environment with a run in progress and one running build job. */
+export async function seedPipeline(projectId: string) {
+  const environmentId = newId("environment");
+  const runId = newId("workflowRun");
+  const jobId = newId("buildJob");
+  const [[environment], [run], [job]] = await db.batch([
+    db
+      .insert(environments)
+      .values({ id: environmentId, projectId, prNumber: 1 + Math.floor(Math.random() * 1_000_000), branchName: "feature", commitHash: "a".repeat(40), subdomainHash: newSubdomainHash(), size: "small", region: "nbg1", status: "building" })
+      .returning(),
+    db.insert(workflowRuns).values({ id: runId, environmentId, trigger: "pr_opened", commitHash: "a".repeat(40), status: "building" }).returning(),
+    db.insert(buildJobs).values({ id: jobId, workflowRunId: runId, name: "api_amd64", architecture: "amd64", contextPath: ".", dockerfilePath: "Dockerfile", status: "running" }).returning(),
+  ]);
+  return { environment: environment!, run: run!, job: job! };
+}
+
 export interface ApiResponse<T = unknown> {
   status: number;
   body: T;
@@ -118,6 +134,11 @@ export async function call<T = any>(method: string, path: string, options: { tok
       redirect: "manual",
     }),
   );
+  if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
+    // A live stream never ends by itself: callers that want its events read the stream themselves.
+    await response.body?.cancel();
+    return { status: response.status, body: undefined as T, text: "", headers: response.headers };
+  }
   const text = await response.text();
   let body: unknown = text;
   try {

@@ -2,10 +2,10 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import "../src/app.ts";
 import { atLeast, type Role } from "../src/auth/roles.ts";
-import { auditLogs, teamMembers } from "../src/db/schema.ts";
+import { auditLogs, environments, teamMembers } from "../src/db/schema.ts";
 import { registeredRoutes, type RouteDefinition } from "../src/lib/route.ts";
-import { countRoundTrips, db } from "./db.ts";
-import { call, seedCloudProvider, seedProject, seedSecret, seedUser, seedWorld } from "./harness.ts";
+import { countRoundTrips, db, waitForQuiet } from "./db.ts";
+import { call, seedCloudProvider, seedPipeline, seedProject, seedSecret, seedUser, seedWorld } from "./harness.ts";
 
 // Every registered route, checked against its declared access: no token → 401, another team → 404, a role below
 // the minimum → 403 (and nothing written), the minimum role → success within the round-trip budget. A new route
@@ -18,6 +18,8 @@ const roundTripExceptions: Record<string, { max: number; why: string }> = {
   "POST /v1/teams/:team/members": { max: 3, why: "looks the user up by email or GitHub login before inserting" },
   "PATCH /v1/secrets/:id": { max: 3, why: "reads the secret's project, key and scope to seal the new value to them" },
   "POST /v1/cloud-providers/:id/validate": { max: 3, why: "reads the stored credentials, calls the cloud, then records the outcome" },
+  "GET /v1/jobs/:id/logs": { max: 3, why: "checks the job's team, then reads the page of lines" },
+  "GET /v1/jobs/:id/logs/stream": { max: 4, why: "a stream: checks the job's team, reads history, then follows the agent" },
 };
 
 const leaks: string[] = [];
@@ -42,15 +44,25 @@ async function world() {
   const project = await seedProject(w.team.id, { cloudProviderId: provider.id });
   const secretValue = `matrix-secret-${target.id}`;
   const secret = await seedSecret(project.id, "MATRIX_SECRET", secretValue);
+  // In a project of its own, so the project under test has no live preview (which would block deleting it).
+  const { environment, run, job } = await seedPipeline((await seedProject(w.team.id)).id);
   leaks.push(w.owner.token, w.admin.token, w.member.token, w.viewer.token, w.outsider.token, target.token, secretValue, "hcloud-seeded-token-0123456789abcdef");
-  return { ...w, target, provider, project, secret };
+  return { ...w, target, provider, project, secret, environment, run, job };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
 
 function pathFor(route: RouteDefinition, w: World): string {
   if (route.access.kind !== "team") throw new Error("only team routes have resources");
-  const idFor = { project: w.project.id, cloud_provider: w.provider.id, secret: w.secret.id, team: undefined, job: undefined }[route.access.resource];
+  const idFor = {
+    project: w.project.id,
+    cloud_provider: w.provider.id,
+    secret: w.secret.id,
+    environment: w.environment.id,
+    run: w.run.id,
+    job: w.job.id,
+    team: undefined,
+  }[route.access.resource];
   return route.path.replace(/:([a-z_]+)/g, (_, name: string) => {
     if (name === "team") return w.team.slug;
     if (name === "user") return w.target.id;
@@ -94,9 +106,11 @@ describe("every team route enforces its declared access", () => {
       }
       expect(await auditCount(w.team.id), `${name}: refused calls wrote nothing`).toBe(audits);
 
+      if (name === "DELETE /v1/teams/:team") await db.update(environments).set({ status: "terminated" }).where(eq(environments.id, w.environment.id));
       // Warm the token first: its last_used_at refresh (at most once per 5 minutes, off the request path) is not
       // part of the route's cost.
       await call("GET", "/v1/me", { token: w[minRole].token });
+      await waitForQuiet();
       let allowed!: Awaited<ReturnType<typeof call>>;
       const trips = await countRoundTrips(async () => (allowed = await call(route.method, path, { token: w[minRole].token, body })));
       expect(allowed.status, `${name} as ${minRole}: ${allowed.text}`).toBeLessThan(300);

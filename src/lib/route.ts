@@ -17,7 +17,7 @@ import { validate } from "./validation.ts";
 export type Access =
   | { kind: "public" }
   | { kind: "user" }
-  | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "job" };
+  | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "environment" | "run" | "job" };
 
 type Method = "get" | "post" | "patch" | "delete";
 type AnyObject = z.ZodObject<z.ZodRawShape>;

@@ -33,6 +33,8 @@ export interface StartRunInput {
   plan: RunPlan;
   /** Every write is conditional on this (e.g. "this webhook is the PR's latest event"). */
   gate: SQL;
+  /** For a new environment (an existing one keeps its own): known before, because stagely.yaml may use it. */
+  subdomainHash?: string;
 }
 
 export type SupersededJob = {
@@ -63,7 +65,7 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
     ...leading,
     db.execute<{ id: string }>(sql`
       INSERT INTO ${environments} (id, project_id, pr_number, branch_name, commit_hash, subdomain_hash, cloud_provider_id, size, region, is_fork)
-      SELECT ${newId("environment")}, ${project.id}, ${input.prNumber}, ${input.branch}, ${input.commit}, ${newSubdomainHash()},
+      SELECT ${newId("environment")}, ${project.id}, ${input.prNumber}, ${input.branch}, ${input.commit}, ${input.subdomainHash ?? newSubdomainHash()},
              ${project.cloudProviderId}, ${size}, ${input.region}, ${input.isFork}
        WHERE ${input.gate}
       ON CONFLICT (project_id, pr_number) WHERE status NOT IN ('terminated', 'reaped')

@@ -18,7 +18,9 @@ export interface JobOutcome {
   job: SupersededJob & { status: string; name: string };
   /** The run's last build completed just now: deploy it (true for exactly one caller). */
   readyToDeploy: boolean;
-  /** This job failed the run just now: these sibling jobs were cancelled and their builders must go. */
+  /** This job failed the run just now (true for exactly one caller). */
+  runFailed: boolean;
+  /** Sibling jobs cancelled because the run failed just now: their builders must go. */
   cancelledSiblings: SupersededJob[];
 }
 
@@ -32,7 +34,8 @@ export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome 
              duration_seconds = extract(epoch FROM now() - coalesce(started_at, created_at))::int,
              error_message = (SELECT 'build ' || name || ' failed' || coalesce(': ' || error_message, '') FROM ${buildJobs} WHERE id = ${jobId})
        WHERE id = ${run} AND status IN ('pending', 'building')
-         AND EXISTS (SELECT 1 FROM ${buildJobs} WHERE id = ${jobId} AND status = 'failed')`),
+         AND EXISTS (SELECT 1 FROM ${buildJobs} WHERE id = ${jobId} AND status = 'failed')
+      RETURNING id`),
     db.execute<SupersededJob>(sql`
       UPDATE ${buildJobs} SET status = 'cancelled', completed_at = now(), error_message = 'another build of the run failed'
        WHERE workflow_run_id = ${run} AND status IN ${activeJobStatuses}
@@ -65,6 +68,7 @@ export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome 
     runId: row.run_id,
     job: { id: row.id, name: row.name, status: row.status, vm_id: row.vm_id, agent_id: row.agent_id, cloud_provider_id: row.cloud_provider_id },
     readyToDeploy: (results[3] as { rows: unknown[] }).rows.length > 0,
+    runFailed: (results[0] as { rows: unknown[] }).rows.length > 0,
     cancelledSiblings: (results[1] as { rows: SupersededJob[] }).rows,
   };
 }

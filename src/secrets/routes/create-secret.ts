@@ -11,6 +11,7 @@ import { ApiError } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { projectParams } from "../../projects/model.ts";
+import { readyEnvironments, redeployReadyEnvironments } from "../redeploy.ts";
 import { checkSecretShape, secretColumns, secretFields, secretSchema, toApiSecret } from "../model.ts";
 
 export const createSecret = defineRoute({
@@ -43,7 +44,7 @@ export const createSecret = defineRoute({
     const writable = and(eq(projects.id, params.id), inArray(projects.teamId, teamIdsWithRole(auth, "admin")));
     const filePermissions = body.secret_type === "file" ? (body.file_permissions ?? "0600") : null;
     try {
-      const [, inserted, , [secret]] = await db.batch([
+      const [, inserted, , [secret], ready] = await db.batch([
         auditInsertWhere(
           db,
           auth,
@@ -57,10 +58,12 @@ export const createSecret = defineRoute({
             FROM ${projects} WHERE ${writable}`),
         db.update(projects).set({ secretsChangedAt: sql`now()` }).where(writable),
         db.select(secretColumns).from(secrets).where(eq(secrets.id, id)),
+        readyEnvironments(db, params.id),
       ]);
       if (inserted.rowCount === 0 || !secret) {
         throw await explainMiss(db, auth, { what: "project", id: params.id, teamOf: sql`SELECT team_id FROM ${projects} WHERE id = ${params.id}`, minRole: "admin" });
       }
+      await redeployReadyEnvironments(c, ready);
       return c.json(toApiSecret(secret), 201);
     } catch (error) {
       if (databaseErrorOf(error)?.constraint === "secrets_project_key_scope_key") {

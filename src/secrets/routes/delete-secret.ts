@@ -2,10 +2,11 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
 import { teamIdsWithRole } from "../../auth/roles.ts";
-import { projects, secrets } from "../../db/schema.ts";
+import { environments, projects, secrets } from "../../db/schema.ts";
 import { explainMiss } from "../../lib/access.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { secretParams } from "../model.ts";
+import { redeployReadyEnvironments } from "../redeploy.ts";
 
 export const deleteSecret = defineRoute({
   method: "delete",
@@ -20,7 +21,7 @@ export const deleteSecret = defineRoute({
     const db = dbOf(c);
     const ownedProjects = sql`SELECT id FROM ${projects} WHERE ${inArray(projects.teamId, teamIdsWithRole(auth, "admin"))}`;
     const deletable = and(eq(secrets.id, params.id), sql`${secrets.projectId} IN (${ownedProjects})`);
-    const [, , deleted] = await db.batch([
+    const [, , ready, deleted] = await db.batch([
       auditInsertWhere(
         db,
         auth,
@@ -28,6 +29,8 @@ export const deleteSecret = defineRoute({
         { from: sql`FROM ${secrets} WHERE ${deletable}`, teamId: sql`(SELECT team_id FROM ${projects} WHERE id = ${secrets.projectId})`, projectId: sql`${secrets.projectId}` },
       ),
       db.execute(sql`UPDATE ${projects} SET secrets_changed_at = now() WHERE id IN (SELECT project_id FROM ${secrets} WHERE ${deletable})`),
+      db.execute<{ id: string }>(sql`
+        SELECT e.id FROM ${environments} e WHERE e.status = 'ready' AND e.project_id IN (SELECT project_id FROM ${secrets} WHERE ${deletable})`),
       db.delete(secrets).where(deletable).returning({ id: secrets.id }),
     ]);
     if (deleted.length === 0) {
@@ -38,6 +41,7 @@ export const deleteSecret = defineRoute({
         minRole: "admin",
       });
     }
+    await redeployReadyEnvironments(c, ready.rows);
     return c.body(null, 204);
   },
 });

@@ -8,6 +8,7 @@ import { projects, secrets } from "../../db/schema.ts";
 import { explainMiss } from "../../lib/access.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
+import { readyEnvironments, redeployReadyEnvironments } from "../redeploy.ts";
 import { checkSecretShape, secretColumns, secretFields, secretParams, secretSchema, toApiSecret } from "../model.ts";
 
 const teamOfSecret = (id: string) => sql`SELECT p.team_id FROM ${secrets} s JOIN ${projects} p ON p.id = s.project_id WHERE s.id = ${id}`;
@@ -52,7 +53,7 @@ export const updateSecret = defineRoute({
       eq(secrets.id, params.id),
       sql`${secrets.projectId} IN (SELECT id FROM ${projects} WHERE ${inArray(projects.teamId, adminTeams)})`,
     );
-    const [, [secret]] = await db.batch([
+    const [, [secret], , ready] = await db.batch([
       auditInsertWhere(
         db,
         auth,
@@ -70,8 +71,10 @@ export const updateSecret = defineRoute({
         .where(writable)
         .returning(secretColumns),
       db.update(projects).set({ secretsChangedAt: sql`now()` }).where(eq(projects.id, current.projectId)),
+      readyEnvironments(db, current.projectId),
     ]);
     if (!secret) throw new ApiError("NOT_FOUND", `secret ${params.id} not found`);
+    await redeployReadyEnvironments(c, ready);
     return c.json(toApiSecret(secret));
   },
 });

@@ -1,0 +1,59 @@
+import { z } from "zod";
+import { dbOf } from "../../app-env.ts";
+import { readJobLogs } from "../../agents/job-logs.ts";
+import { streamJobLogs } from "../../agents/log-stream.ts";
+import { defineRoute } from "../../lib/route.ts";
+import { jobParams, jobSchema, toApiJob } from "../model.ts";
+import { jobInTeam } from "../scoped.ts";
+
+export const getJob = defineRoute({
+  method: "get",
+  path: "/v1/jobs/:id",
+  summary: "A build job",
+  tag: "runs",
+  access: { kind: "team", minRole: "viewer", resource: "job" },
+  params: jobParams,
+  response: jobSchema,
+  async handler(c, { params }) {
+    const { job } = await jobInTeam(dbOf(c), c.get("auth"), params.id, "viewer");
+    return c.json(toApiJob(job));
+  },
+});
+
+const logLine = z.object({ seq: z.number().int(), stream: z.enum(["stdout", "stderr"]), timestamp: z.string(), line: z.string() });
+
+export const getJobLogs = defineRoute({
+  method: "get",
+  path: "/v1/jobs/:id/logs",
+  summary: "A job's log lines in order, a page at a time (cursor = the last seq you have); secrets are masked",
+  tag: "runs",
+  access: { kind: "team", minRole: "viewer", resource: "job" },
+  params: jobParams,
+  query: z.object({
+    cursor: z.coerce.number().int().min(0).default(0).describe("return lines after this seq"),
+    limit: z.coerce.number().int().min(1).max(1000).default(500),
+  }),
+  response: z.object({ lines: z.array(logLine), next_cursor: z.string().nullable() }),
+  async handler(c, { params, query }) {
+    const db = dbOf(c);
+    await jobInTeam(db, c.get("auth"), params.id, "viewer");
+    return c.json(await readJobLogs(db, params.id, { afterSeq: query.cursor, limit: query.limit }));
+  },
+});
+
+export const streamJobLogsRoute = defineRoute({
+  method: "get",
+  path: "/v1/jobs/:id/logs/stream",
+  summary: "Follow a job's logs live (Server-Sent Events: history, then live lines, then `end`); resume with Last-Event-ID",
+  tag: "runs",
+  access: { kind: "team", minRole: "viewer", resource: "job" },
+  params: jobParams,
+  query: z.object({ after: z.coerce.number().int().min(0).optional().describe("resume after this seq") }),
+  async handler(c, { params, query }) {
+    const db = dbOf(c);
+    await jobInTeam(db, c.get("auth"), params.id, "viewer");
+    const lastEventId = Number(c.req.header("Last-Event-ID"));
+    const after = query.after ?? (Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : 0);
+    return streamJobLogs(c.env, db, params.id, after);
+  },
+});

@@ -1,0 +1,36 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { z } from "zod";
+import { configOf, dbOf } from "../../app-env.ts";
+import { teamIdsWithRole } from "../../auth/roles.ts";
+import { environments, environmentStatuses, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { ApiError } from "../../lib/errors.ts";
+import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
+import { defineRoute } from "../../lib/route.ts";
+import { projectParams } from "../../projects/model.ts";
+import { environmentSchema, toApiEnvironment } from "../model.ts";
+
+export const listEnvironments = defineRoute({
+  method: "get",
+  path: "/v1/projects/:id/environments",
+  summary: "List a project's preview environments, newest first (live ones unless status=all)",
+  tag: "environments",
+  access: { kind: "team", minRole: "viewer", resource: "project" },
+  params: projectParams,
+  query: pageQuery.extend({ status: z.enum(["live", "all", ...environmentStatuses]).default("live") }),
+  response: pageSchema(environmentSchema),
+  async handler(c, { params, query }) {
+    const page = keyset(environments.createdAt, environments.id, query);
+    const statuses = query.status === "all" ? environmentStatuses : query.status === "live" ? liveEnvironmentStatuses : [query.status];
+    const rows = await dbOf(c)
+      .select({ environment: environments })
+      .from(projects)
+      .leftJoin(environments, and(eq(environments.projectId, projects.id), inArray(environments.status, [...statuses]), page.where))
+      .where(and(eq(projects.id, params.id), inArray(projects.teamId, teamIdsWithRole(c.get("auth"), "viewer"))))
+      .orderBy(...page.orderBy)
+      .limit(page.fetch);
+    if (rows.length === 0) throw new ApiError("NOT_FOUND", `project ${params.id} not found`);
+    const found = rows.flatMap((r) => (r.environment ? [r.environment] : []));
+    const domain = configOf(c).PREVIEW_DOMAIN;
+    return c.json(page.page(found, (r) => ({ at: r.createdAt, id: r.id }), (r) => toApiEnvironment(r, domain)));
+  },
+});

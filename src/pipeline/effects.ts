@@ -1,0 +1,43 @@
+import { agentStub } from "../agents/issue-token.ts";
+import type { PipelineContext } from "./context.ts";
+import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
+import type { SupersededJob } from "./runs.ts";
+
+/**
+ * What follows a state change outside the database: agents told to stop and locked out, VMs terminated through
+ * the queue (retried until the cloud confirms), and the team's queue of waiting work moved forward.
+ */
+
+export async function retireAgents(ctx: PipelineContext, agentIds: (string | null)[], reason: string): Promise<void> {
+  await Promise.all(
+    agentIds.filter((id): id is string => id !== null).map(async (agentId) => {
+      try {
+        const agent = agentStub(ctx.env, agentId);
+        await agent.sendCommand({ type: "TERMINATE", reason, grace_period_seconds: 30 }).catch(() => undefined);
+        await agent.revoke();
+      } catch (error) {
+        ctx.logger.warn("could not retire an agent", { agent_id: agentId, error: error instanceof Error ? { name: error.name, message: error.message } : {} });
+      }
+    }),
+  );
+}
+
+export function terminateVms(ctx: PipelineContext, vms: { instanceId: string | null; cloudProviderId: string | null; region: string | null }[]): Promise<void> {
+  return ctx.send(
+    vms
+      .filter((vm): vm is { instanceId: string; cloudProviderId: string; region: string | null } => vm.instanceId !== null && vm.cloudProviderId !== null)
+      .map((vm) => ({ type: "vm.terminate" as const, cloud_provider_id: vm.cloudProviderId, instance_id: vm.instanceId, region: vm.region })),
+  );
+}
+
+export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[], reason: string): Promise<void> {
+  await retireAgents(ctx, jobs.map((j) => j.agent_id), reason);
+  await terminateVms(ctx, jobs.map((j) => ({ instanceId: j.vm_id, cloudProviderId: j.cloud_provider_id, region: null })));
+}
+
+/** Admits waiting environments and hands free build slots to queued jobs of the team. */
+export async function scheduleTeam(ctx: PipelineContext, teamId: string): Promise<void> {
+  await admitEnvironments(ctx.db, teamId);
+  const claimed = await claimBuildSlots(ctx.db, teamId);
+  await ctx.send(claimed.map((jobId) => ({ type: "build_job.provision" as const, job_id: jobId })));
+}

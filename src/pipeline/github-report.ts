@@ -1,0 +1,66 @@
+import { eq } from "drizzle-orm";
+import { environments } from "../db/schema.ts";
+import type { PipelineContext } from "./context.ts";
+import type { DeploymentState } from "./github-app.ts";
+import { previewUrl, repoOf } from "./records.ts";
+
+const COMMENT_MARKER = "<!-- stagely:preview -->";
+
+interface ReportTarget {
+  environment: { id: string; prNumber: number; commitHash: string; subdomainHash: string; githubDeploymentId: number | null; githubCommentId: number | null };
+  project: { repoUrl: string };
+}
+
+/**
+ * Tells GitHub how the preview is doing: a Deployment with statuses and one PR comment that is edited, never
+ * repeated. Best effort: GitHub being down must not stop a preview, so failures are logged, not retried.
+ */
+export async function reportToGitHub(
+  ctx: PipelineContext,
+  target: ReportTarget,
+  state: DeploymentState,
+  details: { message: string; runId?: string },
+): Promise<void> {
+  const github = ctx.github;
+  if (!github) return;
+  const repo = repoOf(target.project.repoUrl);
+  const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
+  const logUrl = details.runId ? `${ctx.config.PUBLIC_URL}/v1/runs/${details.runId}` : undefined;
+  try {
+    let deploymentId = target.environment.githubDeploymentId;
+    if (deploymentId === null) {
+      const deployment = await github.createDeployment(repo, {
+        ref: target.environment.commitHash,
+        environment: `preview/pr-${target.environment.prNumber}`,
+        description: "Stagely preview",
+        payload: { environment_id: target.environment.id },
+      });
+      deploymentId = deployment.id;
+    }
+    await github.createDeploymentStatus(repo, deploymentId, {
+      state,
+      description: details.message,
+      ...(state === "success" ? { environment_url: url } : {}),
+      ...(logUrl ? { log_url: logUrl } : {}),
+    });
+    const headline = {
+      in_progress: "⏳ Building the preview",
+      success: `✅ Preview ready: ${url}`,
+      failure: "❌ The preview failed",
+      error: "❌ The preview failed",
+      inactive: "🧹 The preview was removed",
+    }[state];
+    const comment = await github.upsertPullRequestComment(
+      repo,
+      target.environment.prNumber,
+      `**Stagely** · ${headline}\n\n${details.message}\n\nCommit \`${target.environment.commitHash.slice(0, 12)}\``,
+      COMMENT_MARKER,
+      { existingCommentId: target.environment.githubCommentId ?? undefined },
+    );
+    if (deploymentId !== target.environment.githubDeploymentId || comment.id !== target.environment.githubCommentId) {
+      await ctx.db.update(environments).set({ githubDeploymentId: deploymentId, githubCommentId: comment.id }).where(eq(environments.id, target.environment.id));
+    }
+  } catch (error) {
+    ctx.logger.warn("could not report to GitHub", { environment_id: target.environment.id, state, error: error instanceof Error ? { name: error.name, message: error.message } : {} });
+  }
+}

@@ -1,0 +1,72 @@
+import { z } from "zod";
+import { buildJobFinishedEvent, environmentDeployReportedEvent } from "../agents/job-events.ts";
+
+/**
+ * Every message on the JOBS queue, validated before it is acted on. Each handler is idempotent: queues deliver
+ * at least once, and a redelivered message must change nothing.
+ */
+
+export const pullRequestMessage = z.object({
+  type: z.literal("github.pull_request"),
+  delivery_id: z.string(),
+  installation_id: z.number().int().nullable(),
+  repository: z.string(),
+  action: z.enum(["opened", "reopened", "synchronize", "closed"]),
+  pr_number: z.number().int().positive(),
+  head_sha: z.string(),
+  head_ref: z.string(),
+  is_fork: z.boolean(),
+  updated_at: z.string(),
+  sender: z.string().nullable(),
+});
+
+/** A run asked for by a user (rebuild) or by a secret change, for an environment that already exists. */
+export const runRequestedMessage = z.object({
+  type: z.literal("run.requested"),
+  environment_id: z.string(),
+  trigger: z.enum(["manual_rebuild", "secret_updated"]),
+  triggered_by: z.string().nullable(),
+  dedupe_key: z.string(),
+});
+
+/** A preview asked for through the API (not a webhook): a pull request's branch at a given commit. */
+export const previewRequestedMessage = z.object({
+  type: z.literal("preview.requested"),
+  project_id: z.string(),
+  pr_number: z.number().int().positive(),
+  branch: z.string(),
+  commit_hash: z.string(),
+  triggered_by: z.string().nullable(),
+  dedupe_key: z.string(),
+});
+
+export const provisionBuildMessage = z.object({ type: z.literal("build_job.provision"), job_id: z.string() });
+export const deployMessage = z.object({ type: z.literal("environment.deploy"), run_id: z.string() });
+export const teardownMessage = z.object({
+  type: z.literal("environment.teardown"),
+  environment_id: z.string(),
+  reason: z.enum(["deleted", "pr_closed", "reaped"]),
+});
+export const terminateVmMessage = z.object({
+  type: z.literal("vm.terminate"),
+  cloud_provider_id: z.string(),
+  instance_id: z.string(),
+  region: z.string().nullable(),
+});
+export const scheduleMessage = z.object({ type: z.literal("team.schedule"), team_id: z.string() });
+
+export const pipelineMessage = z.discriminatedUnion("type", [
+  pullRequestMessage,
+  runRequestedMessage,
+  previewRequestedMessage,
+  provisionBuildMessage,
+  buildJobFinishedEvent,
+  deployMessage,
+  environmentDeployReportedEvent,
+  teardownMessage,
+  terminateVmMessage,
+  scheduleMessage,
+]);
+
+export type PipelineMessage = z.infer<typeof pipelineMessage>;
+export type PullRequestMessage = z.infer<typeof pullRequestMessage>;

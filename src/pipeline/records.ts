@@ -1,0 +1,47 @@
+import { eq } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { buildJobs, cloudProviders, environments, projects, workflowRuns } from "../db/schema.ts";
+
+/** A build job with everything a pipeline step needs about it, in one round trip. */
+export async function loadJob(db: Db, jobId: string) {
+  const [row] = await db
+    .select({ job: buildJobs, run: workflowRuns, environment: environments, project: projects, provider: cloudProviders })
+    .from(buildJobs)
+    .innerJoin(workflowRuns, eq(workflowRuns.id, buildJobs.workflowRunId))
+    .innerJoin(environments, eq(environments.id, workflowRuns.environmentId))
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .leftJoin(cloudProviders, eq(cloudProviders.id, buildJobs.cloudProviderId))
+    .where(eq(buildJobs.id, jobId));
+  return row ?? null;
+}
+
+/** A run with its environment, project and the environment's cloud provider. */
+export async function loadRun(db: Db, runId: string) {
+  const [row] = await db
+    .select({ run: workflowRuns, environment: environments, project: projects, provider: cloudProviders })
+    .from(workflowRuns)
+    .innerJoin(environments, eq(environments.id, workflowRuns.environmentId))
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .leftJoin(cloudProviders, eq(cloudProviders.id, environments.cloudProviderId))
+    .where(eq(workflowRuns.id, runId));
+  return row ?? null;
+}
+
+/** An environment with its project and cloud provider. */
+export async function loadEnvironment(db: Db, environmentId: string) {
+  const [row] = await db
+    .select({ environment: environments, project: projects, provider: cloudProviders })
+    .from(environments)
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .leftJoin(cloudProviders, eq(cloudProviders.id, environments.cloudProviderId))
+    .where(eq(environments.id, environmentId));
+  return row ?? null;
+}
+
+export function repoOf(repoUrl: string): string {
+  return repoUrl.replace(/^https:\/\/github\.com\//, "");
+}
+
+export function previewUrl(subdomainHash: string, previewDomain: string): string {
+  return `https://${subdomainHash}.${previewDomain}`;
+}

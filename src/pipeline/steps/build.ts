@@ -1,0 +1,102 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
+import { buildJobs } from "../../db/schema.ts";
+import { renderCloudInit } from "../../providers/cloud-init.ts";
+import { isProviderError } from "../../providers/errors.ts";
+import { providerFromRow } from "../../providers/factory.ts";
+import type { PipelineContext } from "../context.ts";
+import { retireAgents, retireBuilders, scheduleTeam, terminateVms } from "../effects.ts";
+import { reportToGitHub } from "../github-report.ts";
+import { loadEnvironment, loadJob, repoOf } from "../records.ts";
+import type { StagelyConfig } from "../stagely-yaml.ts";
+import { settleBuildJob } from "../transitions.ts";
+
+/**
+ * `build_job.provision`: a builder VM for a job that holds a build slot. The agent's BUILD command is queued in its
+ * Durable Object first, so it is waiting when the VM's agent dials in. Cloud errors that retrying cannot fix fail
+ * the job; others throw, and the queue retries with backoff.
+ */
+export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<void> {
+  const loaded = await loadJob(ctx.db, jobId);
+  if (!loaded || loaded.job.status !== "provisioning" || loaded.job.vmId) return;
+  const { job, run, environment, project, provider } = loaded;
+  if (!provider) return failJob(ctx, jobId, "the job's cloud provider was removed");
+
+  if (job.agentId) await retireAgents(ctx, [job.agentId], "replaced by a new provisioning attempt");
+  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "builder", buildJobId: jobId });
+  const spec = (run.config as StagelyConfig | null)?.builds.flatMap((b) => b.jobs).find((j) => j.name === job.name);
+  const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
+  const registry = typeof project.config.registry === "string" ? project.config.registry : "registry.stagely.local";
+  const arch = job.architecture === "arm64" ? "arm64" : "amd64";
+  await agentStub(ctx.env, agentId).sendCommand({
+    type: "BUILD",
+    job_id: jobId,
+    context: {
+      repo_url: `${project.repoUrl}.git`,
+      commit_hash: run.commitHash,
+      branch: environment.branchName,
+      clone_token: ctx.github ? (await ctx.github.cloneToken(repoOf(project.repoUrl))).token : null,
+    },
+    build_config: {
+      context_path: job.contextPath,
+      dockerfile: job.dockerfilePath,
+      target_image: `${registry}/${repoOf(project.repoUrl)}/${build}:${run.commitHash.slice(0, 12)}-${arch}`.toLowerCase(),
+      platform: `linux/${arch}`,
+      build_args: spec?.build_args ?? {},
+      cache_from: spec?.cache_from ?? [],
+    },
+  });
+
+  try {
+    const cloud = await providerFromRow(provider, ctx.keyring);
+    const instance = await cloud.createInstance({
+      size: job.machineSize,
+      architecture: arch,
+      region: provider.region,
+      userData: renderCloudInit({
+        agentId,
+        token,
+        coreUrl: ctx.config.PUBLIC_URL,
+        role: "builder",
+        jobId,
+        architecture: arch,
+        agentDownloadUrl: ctx.config.AGENT_DOWNLOAD_URL,
+      }),
+      tags: { agent_id: agentId, job_id: jobId, environment_id: environment.id },
+      idempotencyKey: agentId,
+    });
+    const [recorded] = await ctx.db
+      .update(buildJobs)
+      .set({ vmId: instance.id })
+      .where(and(eq(buildJobs.id, jobId), eq(buildJobs.status, "provisioning")))
+      .returning({ id: buildJobs.id });
+    // Cancelled while the VM was being made: it goes at once.
+    if (!recorded) await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider.id, region: provider.region }]);
+  } catch (error) {
+    if (isProviderError(error) && !error.retryable) return failJob(ctx, jobId, `could not create the builder VM: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Fails a job that cannot start or finish (no VM, stuck), then settles it like any finished job. */
+export async function failJob(ctx: PipelineContext, jobId: string, reason: string): Promise<void> {
+  const [failed] = await ctx.db
+    .update(buildJobs)
+    .set({ status: "failed", completedAt: new Date(), errorMessage: reason })
+    .where(and(eq(buildJobs.id, jobId), inArray(buildJobs.status, ["provisioning", "running"])))
+    .returning({ id: buildJobs.id });
+  if (failed) await handleBuildFinished(ctx, jobId);
+}
+
+/** `build_job.finished`: the builder goes; the run fails or fans in to its deploy; the team's queue moves on. */
+export async function handleBuildFinished(ctx: PipelineContext, jobId: string): Promise<void> {
+  const outcome = await settleBuildJob(ctx.db, jobId);
+  if (!outcome) return;
+  await retireBuilders(ctx, [outcome.job, ...outcome.cancelledSiblings], "the build is over");
+  if (outcome.readyToDeploy) await ctx.send([{ type: "environment.deploy", run_id: outcome.runId }]);
+  if (outcome.runFailed) {
+    const loaded = await loadEnvironment(ctx.db, outcome.environmentId);
+    if (loaded) await reportToGitHub(ctx, loaded, "failure", { message: `The build ${outcome.job.name} failed. Its logs: ${ctx.config.PUBLIC_URL}/v1/jobs/${jobId}/logs`, runId: outcome.runId });
+  }
+  await scheduleTeam(ctx, outcome.teamId);
+}

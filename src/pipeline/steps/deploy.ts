@@ -1,0 +1,155 @@
+import { and, desc, eq } from "drizzle-orm";
+import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
+import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
+import { associatedData } from "../../db/encrypted-columns.ts";
+import { agentConnections, buildJobs, environments, secrets } from "../../db/schema.ts";
+import { bytesToBase64 } from "../../lib/crypto.ts";
+import { renderCloudInit } from "../../providers/cloud-init.ts";
+import { isProviderError } from "../../providers/errors.ts";
+import { providerFromRow } from "../../providers/factory.ts";
+import type { PipelineContext } from "../context.ts";
+import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
+import { reportToGitHub } from "../github-report.ts";
+import { loadEnvironment, loadRun, previewUrl, repoOf } from "../records.ts";
+import type { StagelyConfig } from "../stagely-yaml.ts";
+import { settleDeploy } from "../transitions.ts";
+
+const COMPOSE_FILES = ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"];
+
+/**
+ * `environment.deploy`: the run's images go to the environment's preview VM (made on the first deploy, reused on
+ * every later push), with the project's secrets and the lifecycle hooks of stagely.yaml.
+ */
+export async function handleDeploy(ctx: PipelineContext, runId: string): Promise<void> {
+  const loaded = await loadRun(ctx.db, runId);
+  if (!loaded || loaded.run.status !== "deploying") return;
+  const { run, environment, project, provider } = loaded;
+  const fail = (reason: string) => finishDeploy(ctx, runId, false, reason);
+  if (!provider) return fail("the environment's cloud provider was removed");
+
+  const repo = repoOf(project.repoUrl);
+  let compose: string | null = null;
+  for (const file of COMPOSE_FILES) {
+    compose = ctx.github ? await ctx.github.getFileContent(repo, file, run.commitHash) : null;
+    if (compose !== null) break;
+  }
+  if (compose === null) return fail(`no ${COMPOSE_FILES[0]} (or compose.yaml) at the repository root at commit ${run.commitHash.slice(0, 12)}`);
+
+  let agentId = await previewAgentOf(ctx, environment.id);
+  if (!environment.vmId || environment.vmStatus === "terminated") {
+    try {
+      agentId = await createPreviewVm(ctx, loaded);
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) return fail(`could not create the preview VM: ${error.message}`);
+      throw error;
+    }
+  }
+  if (!agentId) return fail("the preview VM has no agent");
+
+  const jobs = await ctx.db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, runId));
+  const images: Record<string, string> = {};
+  for (const job of jobs.sort((a, b) => (a.architecture === "amd64" ? -1 : 1) - (b.architecture === "amd64" ? -1 : 1))) {
+    const service = job.name.replace(/_(amd64|arm64|multi)$/, "");
+    if (job.artifactUrl && !images[service]) images[service] = job.artifactUrl;
+  }
+  const config = run.config as StagelyConfig | null;
+  const { envSecrets, files } = environment.isFork ? { envSecrets: [], files: [] } : await deploySecrets(ctx, project.id, Object.keys(images));
+  await agentStub(ctx.env, agentId).sendCommand({
+    type: "DEPLOY",
+    job_id: runId,
+    images,
+    compose_file: compose,
+    secrets: envSecrets,
+    files,
+    lifecycle: { on_start: config?.preview.lifecycle.on_start ?? [] },
+  });
+}
+
+async function previewAgentOf(ctx: PipelineContext, environmentId: string): Promise<string | null> {
+  const [agent] = await ctx.db
+    .select({ agentId: agentConnections.agentId })
+    .from(agentConnections)
+    .where(and(eq(agentConnections.environmentId, environmentId), eq(agentConnections.role, "preview")))
+    .orderBy(desc(agentConnections.createdAt))
+    .limit(1);
+  return agent?.agentId ?? null;
+}
+
+async function createPreviewVm(ctx: PipelineContext, loaded: NonNullable<Awaited<ReturnType<typeof loadRun>>>): Promise<string> {
+  const { environment, provider } = loaded;
+  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
+  const cloud = await providerFromRow(provider!, ctx.keyring);
+  const instance = await cloud.createInstance({
+    size: environment.size,
+    architecture: "amd64",
+    region: environment.region,
+    userData: renderCloudInit({
+      agentId,
+      token,
+      coreUrl: ctx.config.PUBLIC_URL,
+      role: "preview",
+      environmentId: environment.id,
+      architecture: "amd64",
+      agentDownloadUrl: ctx.config.AGENT_DOWNLOAD_URL,
+    }),
+    tags: { agent_id: agentId, environment_id: environment.id },
+    idempotencyKey: agentId,
+  });
+  const [recorded] = await ctx.db
+    .update(environments)
+    .set({ vmId: instance.id, vmIp: instance.publicIp, vmStatus: instance.state === "running" ? "running" : "provisioning" })
+    .where(and(eq(environments.id, environment.id), eq(environments.status, "deploying")))
+    .returning({ id: environments.id });
+  if (!recorded) {
+    // The environment ended while its VM was being made.
+    await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider!.id, region: environment.region }]);
+    await retireAgents(ctx, [agentId], "the environment ended");
+  }
+  return agentId;
+}
+
+/**
+ * The project's secrets for a deploy. Env secrets: `global` ones apply to every service, a service's scoped ones
+ * win on the same key, so each built service gets its merged set (scope = the service) and the rest get `global`.
+ * File secrets become files.
+ */
+async function deploySecrets(ctx: PipelineContext, projectId: string, services: string[]) {
+  const rows = await ctx.db.select().from(secrets).where(eq(secrets.projectId, projectId));
+  const opened = await Promise.all(rows.map(async (row) => ({ row, value: await ctx.keyring.decrypt(row.encryptedValue, associatedData.secret(row)) })));
+  const globals = opened.filter((s) => s.row.secretType === "env" && s.row.scope === "global");
+  const envSecrets = globals.map((s) => ({ key: s.row.key, value: s.value, scope: "global" }));
+  for (const service of services) {
+    const merged = new Map(globals.map((s) => [s.row.key, s.value]));
+    for (const s of opened) if (s.row.secretType === "env" && s.row.scope === service) merged.set(s.row.key, s.value);
+    for (const [key, value] of merged) envSecrets.push({ key, value, scope: service });
+  }
+  const files = opened
+    .filter((s) => s.row.secretType === "file")
+    .map((s) => ({ path: s.row.filePath!, content_base64: bytesToBase64(new TextEncoder().encode(s.value)), mode: s.row.filePermissions ?? "0600" }));
+  return { envSecrets, files };
+}
+
+/** `environment.deploy_reported`: healthy makes the environment ready; a failure fails it with the reason. */
+export async function handleDeployReported(ctx: PipelineContext, event: EnvironmentDeployReportedEvent): Promise<void> {
+  const unhealthy = event.services.filter((s) => s.health !== undefined && s.health !== null && s.health !== "healthy");
+  if (event.state === "completed" || (event.state === "running" && event.services.length > 0 && unhealthy.length === 0)) {
+    return finishDeploy(ctx, event.job_id, true, null);
+  }
+  if (event.state === "failed" || event.state === "terminated") {
+    const detail = event.services.map((s) => `${s.name}: ${s.status}${s.health ? ` (${s.health})` : ""}`).join(", ");
+    return finishDeploy(ctx, event.job_id, false, `the deploy ${event.state}${detail ? `: ${detail}` : ""}`);
+  }
+}
+
+async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null): Promise<void> {
+  const { changed } = await settleDeploy(ctx.db, runId, healthy, error);
+  if (!changed) return;
+  const loaded = await loadRun(ctx.db, runId);
+  if (!loaded) return;
+  const target = await loadEnvironment(ctx.db, loaded.environment.id);
+  if (target) {
+    const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
+    await reportToGitHub(ctx, target, healthy ? "success" : "failure", { message: healthy ? `The preview is ready at ${url}` : (error ?? "the deploy failed"), runId });
+  }
+  await scheduleTeam(ctx, loaded.project.teamId);
+}

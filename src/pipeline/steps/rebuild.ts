@@ -1,0 +1,71 @@
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { cloudProviders, environments, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { newSubdomainHash } from "../../lib/ids.ts";
+import type { PipelineContext } from "../context.ts";
+import { retireBuilders, scheduleTeam } from "../effects.ts";
+import { reportToGitHub } from "../github-report.ts";
+import type { PipelineMessage } from "../messages.ts";
+import { loadEnvironment } from "../records.ts";
+import { startRun } from "../runs.ts";
+import { planRun } from "./pull-request.ts";
+
+type RunRequested = Extract<PipelineMessage, { type: "run.requested" }>;
+type PreviewRequested = Extract<PipelineMessage, { type: "preview.requested" }>;
+
+/** `preview.requested`: a preview made through the API for a branch and commit, like an opened pull request. */
+export async function handlePreviewRequested(ctx: PipelineContext, message: PreviewRequested): Promise<void> {
+  const [project] = await ctx.db.select().from(projects).where(eq(projects.id, message.project_id));
+  if (!project) return;
+  const [existing] = await ctx.db
+    .select({ subdomainHash: environments.subdomainHash })
+    .from(environments)
+    .where(and(eq(environments.projectId, project.id), eq(environments.prNumber, message.pr_number), inArray(environments.status, liveEnvironmentStatuses)));
+  const subdomainHash = existing?.subdomainHash ?? newSubdomainHash();
+  const [provider] = project.cloudProviderId ? await ctx.db.select().from(cloudProviders).where(eq(cloudProviders.id, project.cloudProviderId)) : [];
+  const plan = await planRun(ctx, project, { commit: message.commit_hash, branch: message.branch, prNumber: message.pr_number }, subdomainHash, Boolean(provider));
+  const { superseded } = await startRun(ctx.db, {
+    project,
+    region: provider?.region ?? "unknown",
+    prNumber: message.pr_number,
+    branch: message.branch,
+    commit: message.commit_hash,
+    isFork: false,
+    trigger: "manual_rebuild",
+    triggeredBy: message.triggered_by,
+    dedupeKey: message.dedupe_key,
+    plan,
+    gate: sql`true`,
+    subdomainHash,
+  });
+  await retireBuilders(ctx, superseded, "superseded by a new run");
+  await scheduleTeam(ctx, project.teamId);
+}
+
+/** `run.requested`: a rebuild (user) or redeploy after a secret change, of an environment's current commit. */
+export async function handleRunRequested(ctx: PipelineContext, message: RunRequested): Promise<void> {
+  const loaded = await loadEnvironment(ctx.db, message.environment_id);
+  if (!loaded || loaded.environment.status === "terminated" || loaded.environment.status === "reaped") return;
+  const { environment, project, provider } = loaded;
+  const plan = await planRun(ctx, project, { commit: environment.commitHash, branch: environment.branchName, prNumber: environment.prNumber }, environment.subdomainHash, Boolean(provider));
+  const { run, superseded } = await startRun(ctx.db, {
+    project,
+    region: environment.region,
+    prNumber: environment.prNumber,
+    branch: environment.branchName,
+    commit: environment.commitHash,
+    isFork: environment.isFork,
+    trigger: message.trigger,
+    triggeredBy: message.triggered_by,
+    dedupeKey: message.dedupe_key,
+    plan,
+    gate: sql`true`,
+  });
+  await retireBuilders(ctx, superseded, "superseded by a new run");
+  await scheduleTeam(ctx, project.teamId);
+  if (run) {
+    await reportToGitHub(ctx, loaded, plan.ok ? "in_progress" : "failure", {
+      message: plan.ok ? `Rebuilding (${message.trigger.replace("_", " ")})` : plan.error,
+      runId: run.id,
+    });
+  }
+}

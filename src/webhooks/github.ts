@@ -1,0 +1,93 @@
+import { eq } from "drizzle-orm";
+import { z } from "zod";
+import { configOf, dbOf } from "../app-env.ts";
+import { webhookDeliveries } from "../db/schema.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute } from "../lib/route.ts";
+import { verifyWebhookSignature } from "../pipeline/github-app.ts";
+import type { PullRequestMessage } from "../pipeline/messages.ts";
+
+const handledActions = new Set(["opened", "reopened", "synchronize", "closed"]);
+
+const pullRequestPayload = z.object({
+  action: z.string(),
+  number: z.number().int().positive(),
+  pull_request: z.object({
+    updated_at: z.string(),
+    head: z.object({
+      sha: z.string().regex(/^[0-9a-f]{40}$/),
+      ref: z.string().min(1).max(255),
+      repo: z.object({ full_name: z.string() }).nullable(),
+    }),
+  }),
+  repository: z.object({ full_name: z.string().regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/) }),
+  installation: z.object({ id: z.number().int() }).optional(),
+  sender: z.object({ login: z.string() }).optional(),
+});
+
+const answer = z.object({ status: z.enum(["queued", "ignored", "duplicate", "pong"]), reason: z.string().optional() });
+
+/**
+ * GitHub's webhooks. Verified against GITHUB_WEBHOOK_SECRET before anything else, recorded by delivery id so a
+ * redelivery is processed once, and handed to the queue: one round trip, well within GitHub's 10 s.
+ */
+export const githubWebhook = defineRoute({
+  method: "post",
+  path: "/v1/webhooks/github",
+  summary: "GitHub App webhooks (pull_request events start, update and remove previews)",
+  tag: "webhooks",
+  access: { kind: "public" },
+  response: answer,
+  status: 202,
+  async handler(c) {
+    const secret = configOf(c).GITHUB_WEBHOOK_SECRET;
+    if (!secret) throw new ApiError("SERVICE_UNAVAILABLE", "webhooks are not configured on this server (GITHUB_WEBHOOK_SECRET)");
+    const raw = await c.req.arrayBuffer();
+    if (!(await verifyWebhookSignature(secret, raw, c.req.header("X-Hub-Signature-256")))) {
+      throw new ApiError("UNAUTHORIZED", "the X-Hub-Signature-256 signature does not match this body");
+    }
+    const event = c.req.header("X-GitHub-Event") ?? "";
+    const deliveryId = c.req.header("X-GitHub-Delivery") ?? "";
+    if (!/^[0-9a-fA-F-]{8,64}$/.test(deliveryId)) throw new ApiError("BAD_REQUEST", "missing or malformed X-GitHub-Delivery header");
+    if (event === "ping") return c.json({ status: "pong" as const }, 200);
+    if (event !== "pull_request") return c.json({ status: "ignored" as const, reason: `event ${event || "(none)"} is not used` }, 202);
+
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(raw));
+    } catch {
+      throw new ApiError("BAD_REQUEST", "the webhook body is not JSON");
+    }
+    const parsed = pullRequestPayload.safeParse(json);
+    if (!parsed.success) {
+      throw new ApiError("VALIDATION_FAILED", `not a pull_request payload: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    const payload = parsed.data;
+    if (!handledActions.has(payload.action)) return c.json({ status: "ignored" as const, reason: `action ${payload.action} is not used` }, 202);
+
+    const db = dbOf(c);
+    const [fresh] = await db.insert(webhookDeliveries).values({ deliveryId, event }).onConflictDoNothing().returning({ id: webhookDeliveries.deliveryId });
+    if (!fresh) return c.json({ status: "duplicate" as const }, 200);
+    const message: PullRequestMessage = {
+      type: "github.pull_request",
+      delivery_id: deliveryId,
+      installation_id: payload.installation?.id ?? null,
+      repository: payload.repository.full_name,
+      action: payload.action as PullRequestMessage["action"],
+      pr_number: payload.number,
+      head_sha: payload.pull_request.head.sha,
+      head_ref: payload.pull_request.head.ref,
+      is_fork: payload.pull_request.head.repo?.full_name.toLowerCase() !== payload.repository.full_name.toLowerCase(),
+      updated_at: payload.pull_request.updated_at,
+      sender: payload.sender?.login ?? null,
+    };
+    try {
+      await c.env.JOBS.send(message);
+    } catch (error) {
+      // Not queued: forget the delivery so GitHub's redelivery is processed.
+      await db.delete(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, deliveryId));
+      throw error;
+    }
+    return c.json({ status: "queued" as const }, 202);
+  },
+});

@@ -1,0 +1,59 @@
+import { exports } from "cloudflare:workers";
+import { startSimulatedAgent, type SimulatedAgent, type SimulatedAgentOptions } from "../scripts/agent-sim/agent.ts";
+import type { AgentConfig } from "../src/providers/cloud-init.ts";
+import { fakeUrl } from "./fakes/urls.ts";
+
+/**
+ * Plays the VMs' agents in tests: every VM the local cloud boots is given a running agent simulator with the token
+ * from its cloud-init, dialing the real Worker (through `exports`, as workerd tests cannot open a port).
+ */
+export class AgentDriver {
+  readonly agents = new Map<string, SimulatedAgent>();
+  private readonly seen = new Set<string>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly options: Partial<SimulatedAgentOptions>;
+  /** Decides per booted VM whether its agent comes up (a crashed VM never dials in). */
+  private readonly accept: (agent: AgentConfig) => boolean;
+
+  constructor(options: Partial<SimulatedAgentOptions> = {}, accept: (agent: AgentConfig) => boolean = () => true) {
+    this.options = options;
+    this.accept = accept;
+  }
+
+  start(): this {
+    this.timer = setInterval(() => void this.poll(), 50);
+    return this;
+  }
+
+  private async poll(): Promise<void> {
+    const response = await fetch(`${fakeUrl("local-cloud")}/_fake/agents`);
+    const { started } = (await response.json()) as { started: AgentConfig[] };
+    for (const config of started) {
+      if (this.seen.has(config.agent_id)) continue;
+      this.seen.add(config.agent_id);
+      if (!this.accept(config)) continue;
+      this.agents.set(
+        config.agent_id,
+        startSimulatedAgent({
+          coreUrl: "https://stagely.test",
+          token: config.token,
+          speed: Number.POSITIVE_INFINITY,
+          linesPerBuild: 20,
+          log: () => {},
+          ...this.options,
+          openSocket: async (url, headers) => {
+            const res = await exports.default.fetch(url.replace(/^ws/, "http"), { headers: { Upgrade: "websocket", ...headers } });
+            if (!res.webSocket) throw new Error(`connect refused: ${res.status}`);
+            res.webSocket.accept();
+            return res.webSocket;
+          },
+        }),
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all([...this.agents.values()].map((agent) => agent.stop()));
+  }
+}

@@ -1,0 +1,62 @@
+import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildJobs, workflowRuns } from "../../src/db/schema.ts";
+import { AgentDriver } from "../agent-driver.ts";
+import { db } from "../db.ts";
+import { pullRequestPayload, sendWebhook } from "../github-webhooks.ts";
+import { call } from "../harness.ts";
+import { commentsOf, deploymentsOf, eventually, liveEnvironment, previewProject, runningVms, sha } from "./helpers.ts";
+
+// The whole product on one machine: GitHub webhooks (fake GitHub App) → queue → builder VMs on the local cloud whose
+// agents are the simulator → fan-in → preview VM → ready with a URL → a push supersedes → close removes everything.
+
+const driver = new AgentDriver().start();
+afterAll(() => driver.stop());
+
+describe("a pull request's preview, from open to close", () => {
+  it("opens → ready, push → ready again on the same VM, close → every VM terminated", { timeout: 90_000 }, async () => {
+    const { repo, projectId, providerId, installationId, owner } = await previewProject([sha(1), sha(2)]);
+    const event = (action: string, commit: string, at: string) =>
+      sendWebhook("pull_request", pullRequestPayload({ action, repo, number: 7, sha: commit, updatedAt: at, installationId }));
+
+    expect((await event("opened", sha(1), "2026-11-26T10:00:00Z")).status).toBe(202);
+    const ready = await eventually("the preview to be ready", async () => {
+      const environment = await liveEnvironment(projectId, 7);
+      return environment?.status === "ready" ? environment : undefined;
+    });
+    expect(ready.commitHash).toBe(sha(1));
+    const firstVm = ready.vmId;
+    expect(firstVm).toBeTruthy();
+    const [firstRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
+    expect(firstRun).toMatchObject({ status: "completed", result: "success", trigger: "pr_opened" });
+    const jobs = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, firstRun!.id));
+    expect(jobs.map((j) => `${j.name}:${j.status}`).sort()).toEqual(["api_amd64:completed", "web_amd64:completed"]);
+    const logs = await call("GET", `/v1/jobs/${jobs[0]!.id}/logs`, { token: owner.token });
+    expect(logs.body.lines.length).toBeGreaterThan(0);
+
+    const [deployment] = await deploymentsOf(repo);
+    expect(deployment!.statuses.map((s) => s.state)).toContain("success");
+    expect(deployment!.statuses.find((s) => s.state === "success")!.environment_url).toBe(`https://${ready.subdomainHash}.${env.PREVIEW_DOMAIN}`);
+    const comments = await commentsOf(repo, 7);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain("Preview ready");
+
+    expect((await event("synchronize", sha(2), "2026-11-26T10:05:00Z")).status).toBe(202);
+    const updated = await eventually("the pushed commit to be live", async () => {
+      const environment = await liveEnvironment(projectId, 7);
+      return environment?.status === "ready" && environment.commitHash === sha(2) ? environment : undefined;
+    });
+    expect(updated.id).toBe(ready.id);
+    expect(updated.vmId).toBe(firstVm);
+    const runs = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
+    expect(runs.map((r) => `${r.trigger}:${r.status}`).sort()).toEqual(["pr_opened:completed", "pr_synchronized:completed"]);
+    expect(await commentsOf(repo, 7)).toHaveLength(1);
+
+    expect((await event("closed", sha(2), "2026-11-26T10:10:00Z")).status).toBe(202);
+    await eventually("the environment to be terminated", async () => (await liveEnvironment(projectId, 7))?.status === "terminated");
+    await eventually("every VM to be terminated", async () => (await runningVms(providerId, { environment_id: ready.id })).length === 0);
+    const [after] = await deploymentsOf(repo);
+    expect(after!.statuses.map((s) => s.state)).toContain("inactive");
+  });
+});
