@@ -43,7 +43,8 @@ async function deadLetter(ctx: PipelineContext, message: PipelineMessage): Promi
   const reason = "gave up after repeated transient errors (cloud or GitHub unavailable)";
   switch (message.type) {
     case "build_job.provision":
-      return failJob(ctx, message.job_id, `could not provision a builder VM: ${reason}`);
+      await failJob(ctx, message.job_id, `could not provision a builder VM: ${reason}`);
+      return;
     case "environment.deploy":
       await settleDeploy(ctx.db, message.run_id, false, `could not deploy: ${reason}`);
       return;

@@ -13,7 +13,9 @@ export async function retireAgents(ctx: PipelineContext, agentIds: (string | nul
     agentIds.filter((id): id is string => id !== null).map(async (agentId) => {
       try {
         const agent = agentStub(ctx.env, agentId);
-        await agent.sendCommand({ type: "TERMINATE", reason, grace_period_seconds: 30 }).catch(() => undefined);
+        const state = await agent.getState();
+        if (!state || state.revoked) return;
+        await agent.sendCommand({ type: "TERMINATE", reason, grace_period_seconds: 30 });
         await agent.revoke();
       } catch (error) {
         ctx.logger.warn("could not retire an agent", { agent_id: agentId, error: error instanceof Error ? { name: error.name, message: error.message } : {} });

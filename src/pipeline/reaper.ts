@@ -59,8 +59,7 @@ export async function runReaper(ctx: PipelineContext): Promise<ReaperReport> {
      WHERE (status = 'provisioning' AND queued_at < now() - interval '${sql.raw(String(PROVISIONING_TIMEOUT_MINUTES))} minutes' AND updated_at < now() - interval '${sql.raw(String(PROVISIONING_TIMEOUT_MINUTES))} minutes')
         OR (status = 'running' AND coalesce(started_at, queued_at) + make_interval(secs => timeout_seconds) < now() - interval '${sql.raw(String(BUILD_GRACE_MINUTES))} minutes')`);
   for (const job of stuck.rows) {
-    await failJob(ctx, job.id, `reaped: ${job.reason}`);
-    report.builds++;
+    if (await failJob(ctx, job.id, `reaped: ${job.reason}`)) report.builds++;
   }
 
   report.orphans = await terminateOrphans(ctx, report);

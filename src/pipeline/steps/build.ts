@@ -20,7 +20,10 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
   const loaded = await loadJob(ctx.db, jobId);
   if (!loaded || loaded.job.status !== "provisioning" || loaded.job.vmId) return;
   const { job, run, environment, project, provider } = loaded;
-  if (!provider) return failJob(ctx, jobId, "the job's cloud provider was removed");
+  if (!provider) {
+    await failJob(ctx, jobId, "the job's cloud provider was removed");
+    return;
+  }
 
   if (job.agentId) await retireAgents(ctx, [job.agentId], "replaced by a new provisioning attempt");
   const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "builder", buildJobId: jobId });
@@ -73,19 +76,23 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     // Cancelled while the VM was being made: it goes at once.
     if (!recorded) await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider.id, region: provider.region }]);
   } catch (error) {
-    if (isProviderError(error) && !error.retryable) return failJob(ctx, jobId, `could not create the builder VM: ${error.message}`);
+    if (isProviderError(error) && !error.retryable) {
+      await failJob(ctx, jobId, `could not create the builder VM: ${error.message}`);
+      return;
+    }
     throw error;
   }
 }
 
 /** Fails a job that cannot start or finish (no VM, stuck), then settles it like any finished job. */
-export async function failJob(ctx: PipelineContext, jobId: string, reason: string): Promise<void> {
+export async function failJob(ctx: PipelineContext, jobId: string, reason: string): Promise<boolean> {
   const [failed] = await ctx.db
     .update(buildJobs)
     .set({ status: "failed", completedAt: new Date(), errorMessage: reason })
     .where(and(eq(buildJobs.id, jobId), inArray(buildJobs.status, ["provisioning", "running"])))
     .returning({ id: buildJobs.id });
   if (failed) await handleBuildFinished(ctx, jobId);
+  return Boolean(failed);
 }
 
 /** `build_job.finished`: the builder goes; the run fails or fans in to its deploy; the team's queue moves on. */
