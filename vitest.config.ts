@@ -32,6 +32,9 @@ export default defineConfig({
             TEST_LOCAL_DB_URL: localDbUrl,
             TEST_DATABASE_NAME: name,
             TEST_FAKE_URLS: inject("fakeUrls"),
+            // test/e2e/chaos.test.ts: replay a seed, or run more scenarios.
+            CHAOS_SEED: process.env.CHAOS_SEED ?? "",
+            CHAOS_SCENARIOS: process.env.CHAOS_SCENARIOS ?? "",
             GITHUB_CLIENT_ID: GITHUB_CLIENT_ID,
             GITHUB_CLIENT_SECRET: GITHUB_CLIENT_SECRET,
             GITHUB_WEB_URL: fakes.github!,

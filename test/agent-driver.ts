@@ -12,10 +12,13 @@ export class AgentDriver {
   private readonly seen = new Set<string>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly options: Partial<SimulatedAgentOptions>;
-  /** Decides per booted VM whether its agent comes up (a crashed VM never dials in). */
-  private readonly accept: (agent: AgentConfig) => boolean;
+  /**
+   * Decides per booted VM whether its agent comes up (false: a crashed VM that never dials in), optionally with
+   * options of its own (e.g. `failBuilds`).
+   */
+  private readonly accept: (agent: AgentConfig) => boolean | Partial<SimulatedAgentOptions>;
 
-  constructor(options: Partial<SimulatedAgentOptions> = {}, accept: (agent: AgentConfig) => boolean = () => true) {
+  constructor(options: Partial<SimulatedAgentOptions> = {}, accept: (agent: AgentConfig) => boolean | Partial<SimulatedAgentOptions> = () => true) {
     this.options = options;
     this.accept = accept;
   }
@@ -31,7 +34,8 @@ export class AgentDriver {
     for (const config of started) {
       if (this.seen.has(config.agent_id)) continue;
       this.seen.add(config.agent_id);
-      if (!this.accept(config)) continue;
+      const decision = this.accept(config);
+      if (decision === false) continue;
       this.agents.set(
         config.agent_id,
         startSimulatedAgent({
@@ -41,6 +45,7 @@ export class AgentDriver {
           linesPerBuild: 20,
           log: () => {},
           ...this.options,
+          ...(decision === true ? {} : decision),
           openSocket: async (url, headers) => {
             const res = await exports.default.fetch(url.replace(/^ws/, "http"), { headers: { Upgrade: "websocket", ...headers } });
             if (!res.webSocket) throw new Error(`connect refused: ${res.status}`);

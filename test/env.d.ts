@@ -3,6 +3,8 @@ interface TestBindings {
   TEST_LOCAL_DB_URL: string;
   TEST_DATABASE_NAME: string;
   TEST_FAKE_URLS: string;
+  CHAOS_SEED: string;
+  CHAOS_SCENARIOS: string;
 }
 interface Env extends TestBindings {}
 declare namespace Cloudflare {
