@@ -8,8 +8,10 @@ import { defaultTestBackend, type BackendKind } from "./local-db/index.ts";
 import { startBenchTarget } from "./bench/harness.ts";
 import { apiScenario } from "./bench/scenarios/api.ts";
 import { healthScenario } from "./bench/scenarios/health.ts";
+import { pipelineScenario, startPipelineFakes } from "./bench/scenarios/pipeline.ts";
 import { agentsScenario } from "./bench/scenarios/agents.ts";
 import type { BenchScenario } from "./bench/types.ts";
+import { GITHUB_APP_ID, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey } from "../test/fakes/github.ts";
 
 const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario];
 
@@ -20,13 +22,26 @@ const { values } = parseArgs({
     requests: { type: "string", default: "2000" },
     concurrency: { type: "string", default: "16" },
     port: { type: "string", default: "8799" },
+    prs: { type: "string", default: "100" },
   },
 });
 const backend = (values.db ?? defaultTestBackend()) as BackendKind;
 const only = values.only?.split(",");
 const log = (line: string) => console.log(`[bench] ${line}`);
 
-const target = await startBenchTarget({ backend, apiPort: Number(values.port), log });
+const fakes = await startPipelineFakes();
+const target = await startBenchTarget({
+  backend,
+  apiPort: Number(values.port),
+  log,
+  vars: {
+    GITHUB_API_URL: fakes.githubUrl,
+    GITHUB_APP_ID: GITHUB_APP_ID,
+    GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
+    GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+  },
+});
+scenarios.push(pipelineScenario(fakes, Number(values.prs)));
 try {
   for (const scenario of scenarios.filter((s) => !only || only.includes(s.name))) {
     log(`scenario ${scenario.name}`);
@@ -35,6 +50,7 @@ try {
   }
 } finally {
   await target.stop();
+  await fakes.stop();
 }
 
 log("building the deploy bundle (wrangler deploy --dry-run) ...");

@@ -19,7 +19,13 @@ export interface BenchTarget {
   stop(): Promise<void>;
 }
 
-export async function startBenchTarget(options: { backend: BackendKind; apiPort: number; log: (line: string) => void }): Promise<BenchTarget> {
+export async function startBenchTarget(options: {
+  backend: BackendKind;
+  apiPort: number;
+  log: (line: string) => void;
+  /** More Worker vars (e.g. fake GitHub URLs for the pipeline scenario). */
+  vars?: Record<string, string>;
+}): Promise<BenchTarget> {
   options.log(`starting the local database (${options.backend}) ...`);
   const local = await startLocalDatabase({ backend: options.backend });
   const database = "stagely_bench";
@@ -32,6 +38,8 @@ export async function startBenchTarget(options: { backend: BackendKind; apiPort:
     LOG_LEVEL: "warn",
     DATABASE_URL: local.databaseUrl(database),
     ENCRYPTION_KEY: randomHex(32),
+    PUBLIC_URL: `http://127.0.0.1:${options.apiPort}`,
+    ...options.vars,
   };
   const wrangler: ChildProcess = spawn(
     "npx",

@@ -1,0 +1,202 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { sql } from "drizzle-orm";
+import { startSimulatedAgent } from "../../agent-sim/agent.ts";
+import { startLocalCloud } from "../../local-cloud/server.ts";
+import { generateToken } from "../../../src/auth/tokens.ts";
+import { getDb } from "../../../src/db/client.ts";
+import { apiTokens, teamMembers, teams, users } from "../../../src/db/schema.ts";
+import { hmacSha256Hex } from "../../../src/lib/crypto.ts";
+import { newId } from "../../../src/lib/ids.ts";
+import { GITHUB_WEBHOOK_SECRET, githubFake } from "../../../test/fakes/github.ts";
+import type { BenchScenario } from "../types.ts";
+
+/**
+ * The preview pipeline end to end against `wrangler dev`: the fake GitHub App, the local cloud (no boot delay) and
+ * the agent simulator as fast as it goes, so what is measured is Core. Reports (a) webhook → BUILD received by the
+ * builder's agent, one PR at a time, and the round trips of one PR from webhook to ready; (b) a burst of PRs opened
+ * at once: time until all are ready, with max_concurrent_builds respected, and the peak of waiting work.
+ */
+
+const STAGELY_YAML = "version: 2\nbuilds:\n  app:\n    context: .\n    platform: linux/amd64\n";
+const COMPOSE = "services:\n  app: {image: app}\n";
+
+export interface PipelineFakes {
+  githubUrl: string;
+  localCloudUrl: string;
+  buildReceived: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+/** Started before the Worker, whose vars point at them. */
+export async function startPipelineFakes(): Promise<PipelineFakes> {
+  const github: Server = await githubFake.start();
+  const buildReceived = new Map<string, number>();
+  const cloud = await startLocalCloud({
+    port: 0,
+    bootDelayMs: 0,
+    startAgent: (agent) =>
+      startSimulatedAgent({
+        coreUrl: agent.core_url,
+        token: agent.token,
+        speed: Number.POSITIVE_INFINITY,
+        linesPerBuild: 20,
+        log: () => {},
+        onMessage: (message) => {
+          if (message.type === "BUILD" && !buildReceived.has(message.job_id)) buildReceived.set(message.job_id, performance.now());
+        },
+      }),
+  });
+  return {
+    githubUrl: `http://127.0.0.1:${(github.address() as AddressInfo).port}`,
+    localCloudUrl: cloud.url,
+    buildReceived,
+    async stop() {
+      await cloud.stop();
+      github.closeAllConnections();
+      await new Promise<void>((resolve) => github.close(() => resolve()));
+    },
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0;
+}
+
+export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenario {
+  return {
+    name: "pipeline",
+    async run({ target, log }) {
+      const db = getDb(target.local.databaseUrl(target.database));
+      const api = async (method: string, path: string, token: string, body?: unknown) => {
+        const response = await fetch(`${target.apiUrl}${path}`, {
+          method,
+          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+        return response.json() as Promise<any>;
+      };
+      const fake = async (path: string, body: unknown) => {
+        const response = await fetch(`${fakes.githubUrl}${path}`, { method: "POST", body: JSON.stringify(body) });
+        if (!response.ok) throw new Error(`fake GitHub ${path}: ${response.status}`);
+        return response.json() as Promise<any>;
+      };
+
+      const userId = newId("user");
+      const teamId = newId("team");
+      const token = await generateToken("api");
+      await db.batch([
+        db.insert(users).values({ id: userId, email: `${userId}@bench.test` }),
+        db.insert(teams).values({ id: teamId, slug: "pipeline-bench", name: "Pipeline bench", maxConcurrentEnvironments: prs + 10, maxConcurrentBuilds: 10 }),
+        db.insert(teamMembers).values({ teamId, userId, role: "owner" }),
+        db.insert(apiTokens).values({ id: newId("token"), userId, kind: "api", name: "bench", tokenHash: token.hash, tokenHint: token.hint, lastUsedAt: new Date() }),
+      ]);
+      const provider = await api("POST", "/v1/teams/pipeline-bench/cloud-providers", token.token, {
+        name: "local",
+        provider_type: "local",
+        region: "local",
+        config: { endpoint: fakes.localCloudUrl },
+      });
+      const repo = "bench/app";
+      const project = await api("POST", "/v1/teams/pipeline-bench/projects", token.token, { name: "App", repo_url: repo, cloud_provider_id: provider.id });
+      const installation = await fake("/_fake/app/installations", { repositories: [repo] });
+      const commit = "c".repeat(40);
+      await fake(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: STAGELY_YAML });
+      await fake(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: COMPOSE });
+
+      let pr = 0;
+      const openPr = async () => {
+        const number = ++pr;
+        const body = JSON.stringify({
+          action: "opened",
+          number,
+          pull_request: { updated_at: new Date().toISOString(), head: { sha: commit, ref: `pr-${number}`, repo: { full_name: repo } } },
+          repository: { full_name: repo },
+          installation: { id: installation.id },
+          sender: { login: "bench" },
+        });
+        const started = performance.now();
+        const response = await fetch(`${target.apiUrl}/v1/webhooks/github`, {
+          method: "POST",
+          body,
+          headers: {
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": crypto.randomUUID(),
+            "X-Hub-Signature-256": `sha256=${await hmacSha256Hex(GITHUB_WEBHOOK_SECRET, body)}`,
+          },
+        });
+        if (response.status !== 202) throw new Error(`webhook: ${response.status} ${await response.text()}`);
+        return { number, started, handlerMs: performance.now() - started };
+      };
+      const state = () =>
+        db.execute<{ ready: number; active_builds: number; waiting: number }>(sql`
+          SELECT (SELECT count(*)::int FROM environments WHERE project_id = ${project.id} AND status = 'ready') AS ready,
+                 (SELECT count(*)::int FROM build_jobs WHERE status IN ('provisioning', 'running')) AS active_builds,
+                 (SELECT count(*)::int FROM build_jobs WHERE status = 'queued') + (SELECT count(*)::int FROM environments WHERE status = 'pending') AS waiting`);
+      const jobOf = async (number: number) =>
+        (await db.execute<{ id: string }>(sql`
+          SELECT j.id FROM build_jobs j JOIN workflow_runs r ON r.id = j.workflow_run_id JOIN environments e ON e.id = r.environment_id
+           WHERE e.project_id = ${project.id} AND e.pr_number = ${number}`)).rows[0]?.id;
+
+      const sequential = Math.min(30, prs);
+      log(`${sequential} pull requests one at a time: webhook → BUILD at the agent ...`);
+      const latencies: number[] = [];
+      const handler: number[] = [];
+      await target.resetDbStats();
+      for (let i = 0; i < sequential; i++) {
+        const opened = await openPr();
+        handler.push(opened.handlerMs);
+        let jobId: string | undefined;
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline) {
+          jobId ??= await jobOf(opened.number);
+          const received = jobId ? fakes.buildReceived.get(jobId) : undefined;
+          if (received !== undefined) {
+            latencies.push(received - opened.started);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        while ((await state()).rows[0]!.ready < opened.number && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      }
+      const perPr = (await target.dbStats()).round_trips / sequential;
+      latencies.sort((a, b) => a - b);
+      handler.sort((a, b) => a - b);
+
+      log(`burst: ${prs} pull requests opened at once (max_concurrent_builds 10) ...`);
+      const baseline = (await state()).rows[0]!.ready;
+      const burstStart = performance.now();
+      await Promise.all(Array.from({ length: prs }, () => openPr()));
+      let peakWaiting = 0;
+      let peakActive = 0;
+      let ready = baseline;
+      const deadline = Date.now() + 600_000;
+      while (ready < baseline + prs && Date.now() < deadline) {
+        const row = (await state()).rows[0]!;
+        peakWaiting = Math.max(peakWaiting, row.waiting);
+        peakActive = Math.max(peakActive, row.active_builds);
+        ready = row.ready;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const burstSeconds = (performance.now() - burstStart) / 1000;
+      return [
+        {
+          scenario: `webhook → BUILD at the agent (${sequential} PRs, one at a time)`,
+          p50_ms: Number(percentile(latencies, 50).toFixed(1)),
+          p99_ms: Number(percentile(latencies, 99).toFixed(1)),
+          webhook_handler_p50_ms: Number(percentile(handler, 50).toFixed(1)),
+          db_round_trips_per_pr_to_ready: Number(perPr.toFixed(1)),
+        },
+        {
+          scenario: `burst of ${prs} PRs opened at once`,
+          all_ready: ready - baseline === prs,
+          seconds_until_all_ready: Number(burstSeconds.toFixed(1)),
+          peak_waiting_work: peakWaiting,
+          peak_concurrent_builds: peakActive,
+          build_quota: 10,
+        },
+      ];
+    },
+  };
+}
