@@ -88,7 +88,7 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
       const token = await generateToken("api");
       await db.batch([
         db.insert(users).values({ id: userId, email: `${userId}@bench.test` }),
-        db.insert(teams).values({ id: teamId, slug: "pipeline-bench", name: "Pipeline bench", maxConcurrentEnvironments: prs + 10, maxConcurrentBuilds: 10 }),
+        db.insert(teams).values({ id: teamId, slug: "pipeline-bench", name: "Pipeline bench", maxConcurrentEnvironments: prs + 40, maxConcurrentBuilds: 10 }),
         db.insert(teamMembers).values({ teamId, userId, role: "owner" }),
         db.insert(apiTokens).values({ id: newId("token"), userId, kind: "api", name: "bench", tokenHash: token.hash, tokenHint: token.hint, lastUsedAt: new Date() }),
       ]);
@@ -118,6 +118,7 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
         });
         const started = performance.now();
         const response = await fetch(`${target.apiUrl}/v1/webhooks/github`, {
+          signal: AbortSignal.timeout(30_000),
           method: "POST",
           body,
           headers: {
@@ -146,6 +147,7 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
         return result.rows[0]?.id;
       };
 
+      // Room for every environment of both phases (the environment quota would otherwise, rightly, keep some waiting).
       const sequential = Math.min(30, prs);
       log(`${sequential} pull requests one at a time: webhook → BUILD at the agent ...`);
       const latencies: number[] = [];
@@ -177,7 +179,8 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
       log(`burst: ${prs} pull requests opened at once (max_concurrent_builds 10) ...`);
       const baseline = (await state()).rows[0]!.ready;
       const burstStart = performance.now();
-      await Promise.all(Array.from({ length: prs }, () => openPr()));
+      const handlers = await Promise.all(Array.from({ length: prs }, () => openPr()));
+      log(`  ${prs} webhooks answered in ${((performance.now() - burstStart) / 1000).toFixed(1)} s (slowest ${Math.max(...handlers.map((h) => h.handlerMs)).toFixed(0)} ms)`);
       let peakWaiting = 0;
       let peakActive = 0;
       let ready = baseline;
