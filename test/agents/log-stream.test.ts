@@ -136,7 +136,7 @@ describe("streamJobLogs", () => {
     await waitFor(async () => {
       await runDurableObjectAlarm(stubOf(agent.agent_id));
       return (await subscribers()) === 0;
-    });
+    }, 15_000);
     client.close();
   });
 });
