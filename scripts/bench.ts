@@ -42,6 +42,13 @@ const target = await startBenchTarget({
   },
 });
 scenarios.push(pipelineScenario(fakes, Number(values.prs)));
+// Interrupted: stop wrangler dev, the throwaway database and the fakes too.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping ...`);
+    void Promise.allSettled([target.stop(), fakes.stop()]).then(() => process.exit(130));
+  });
+}
 try {
   for (const scenario of scenarios.filter((s) => !only || only.includes(s.name))) {
     log(`scenario ${scenario.name}`);
