@@ -1,6 +1,9 @@
 import { exports } from "cloudflare:workers";
 import { startSimulatedAgent, type SimulatedAgent, type SimulatedAgentOptions } from "../scripts/agent-sim/agent.ts";
 import type { AgentConfig } from "../src/providers/cloud-init.ts";
+import { eq } from "drizzle-orm";
+import { agentConnections } from "../src/db/schema.ts";
+import { db } from "./db.ts";
 import { fakeUrl } from "./fakes/urls.ts";
 
 /**
@@ -29,11 +32,22 @@ export class AgentDriver {
   }
 
   private async poll(): Promise<void> {
+    try {
+      await this.startNewAgents();
+    } catch (error) {
+      console.error("agent driver:", error);
+    }
+  }
+
+  private async startNewAgents(): Promise<void> {
     const response = await fetch(`${fakeUrl("local-cloud")}/_fake/agents`);
     const { started } = (await response.json()) as { started: AgentConfig[] };
     for (const config of started) {
       if (this.seen.has(config.agent_id)) continue;
       this.seen.add(config.agent_id);
+      // The local cloud is shared by every test file: only this file's Worker issued the agents it knows.
+      const [known] = await db.select({ id: agentConnections.agentId }).from(agentConnections).where(eq(agentConnections.agentId, config.agent_id));
+      if (!known) continue;
       const decision = this.accept(config);
       if (decision === false) continue;
       this.agents.set(
