@@ -16,6 +16,8 @@ export interface SimulatedAgentOptions {
   speed?: number;
   /** Builds fail (exit code 2) instead of succeeding. */
   failBuilds?: boolean;
+  /** Deploys fail (a service exits) after printing compose output, instead of becoming healthy. */
+  failDeploys?: boolean;
   /** Log lines a build produces (default 200). */
   linesPerBuild?: number;
   /** Overrides the interval Core announces in HELLO_ACK. */
@@ -325,6 +327,15 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
     await pace(fast ? 0 : BASE_LINES_PER_SECOND * 2);
     if (job.cancelled || stopped) return;
     for (const hook of command.lifecycle.on_start) say(`DEPLOY ${job.id}: ran "${hook.command}" in ${hook.service}`);
+    for (const name of names) emit(job, "stdout", `Container ${name}  Started`);
+    if (options.failDeploys) {
+      emit(job, "stderr", `${names[0] ?? "app"}  | Error: listen EADDRINUSE: address already in use :::3000`);
+      emit(job, "stderr", `${names[0] ?? "app"} exited with code 1`);
+      flushBatch(job);
+      report(job, "failed", { services: names.map((name, i) => ({ name, status: i === 0 ? "exited" : "running", health: i === 0 ? "unhealthy" : "healthy" })) });
+      return;
+    }
+    flushBatch(job);
     report(job, "completed", { services: services("healthy"), duration_seconds: Math.round((Date.now() - started) / 100) / 10 });
   }
 

@@ -32,6 +32,8 @@ import { bearerToken, hashAgentToken } from "./tokens.ts";
 /** Lines are written to Postgres when this many are buffered for a job, or FLUSH_DELAY_MS after the first one arrived. */
 export const FLUSH_LINES = 500;
 export const FLUSH_DELAY_MS = 1000;
+/** How many of a deploy's last log lines are kept (and sent with a failure). */
+export const DEPLOY_TAIL_LINES = 50;
 /** One insert carries at most this much text (a few very long lines must not make one huge request). */
 const MAX_INSERT_CHARS = 2_000_000;
 /** Heartbeats refresh `last_seen_at` in Postgres at most this often. */
@@ -399,10 +401,11 @@ export class AgentConnection extends DurableObject<Env> {
 
   private async onLog(ws: WebSocket, message: LogMessage): Promise<void> {
     const job = this.jobs.get(message.job_id);
-    if (!job || job.kind !== "build") {
-      this.send(ws, { type: "ERROR", code: "UNKNOWN_JOB", message: "this agent has no build job with that id", job_id: message.job_id });
+    if (!job) {
+      this.send(ws, { type: "ERROR", code: "UNKNOWN_JOB", message: "this agent has no job with that id", job_id: message.job_id });
       return;
     }
+    if (job.kind === "deploy") return this.onDeployLog(ws, job.jobId, message);
     const mask = await this.maskerFor(job.jobId);
     const lines = message.lines.map((l) => ({
       seq: l.seq,
@@ -420,6 +423,22 @@ export class AgentConnection extends DurableObject<Env> {
     }
     if (this.logs.pendingCount(job.jobId) >= FLUSH_LINES) await this.drain(false);
     else await this.scheduleAlarm();
+  }
+
+  /**
+   * A deploy's log (docker compose output) is not stored line by line: the Durable Object keeps its last
+   * DEPLOY_TAIL_LINES lines (masked), which travel with a failure report so the environment says why it failed.
+   */
+  private async onDeployLog(ws: WebSocket, jobId: string, message: LogMessage): Promise<void> {
+    const mask = await this.maskerFor(jobId);
+    const key = `deployTail:${jobId}`;
+    const tail = this.ctx.storage.kv.get<{ seq: number; line: string }[]>(key) ?? [];
+    const seen = new Set(tail.map((l) => l.seq));
+    for (const l of message.lines) if (!seen.has(l.seq)) tail.push({ seq: l.seq, line: cleanLine(mask(l.data)) });
+    tail.sort((a, b) => a.seq - b.seq);
+    this.ctx.storage.kv.put(key, tail.slice(-DEPLOY_TAIL_LINES));
+    const highest = Math.max(...message.lines.map((l) => l.seq));
+    this.send(ws, { type: "LOG_ACK", job_id: jobId, seq: highest });
   }
 
   private async onStatus(ws: WebSocket, identity: Identity, message: StatusMessage): Promise<void> {
@@ -474,7 +493,8 @@ export class AgentConnection extends DurableObject<Env> {
     if (key === lastReport || !identity.environmentId) return;
     this.jobs.setLastReport(jobId, key);
     if (state === "completed" || state === "failed" || state === "terminated") this.jobs.markFinished(jobId);
-    this.outbox.addEvent({ type: "environment.deploy_reported", environment_id: identity.environmentId, job_id: jobId, state, services });
+    const lastLines = state === "failed" ? (this.ctx.storage.kv.get<{ line: string }[]>(`deployTail:${jobId}`) ?? []).map((l) => l.line) : [];
+    this.outbox.addEvent({ type: "environment.deploy_reported", environment_id: identity.environmentId, job_id: jobId, state, services, last_lines: lastLines });
   }
 
   /** Sends the commands not yet sent on this connection; one delivery at a time, so none goes out twice. */

@@ -21,6 +21,8 @@ export const environmentDeployReportedEvent = z.object({
   job_id: z.string(),
   state: z.enum(jobStates),
   services: z.array(serviceReport),
+  /** The deploy's last log lines (masked), sent with a failure so the environment can say why. */
+  last_lines: z.array(z.string()).default([]),
 });
 
 export const agentJobEvent = z.discriminatedUnion("type", [buildJobFinishedEvent, environmentDeployReportedEvent]);

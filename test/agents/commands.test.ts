@@ -128,9 +128,9 @@ describe("DEPLOY reports from a preview agent", () => {
     await waitFor(async () => send.mock.calls.length >= 3);
     await settle();
     expect(send.mock.calls.map(([event]) => event)).toEqual([
-      { type: "environment.deploy_reported", environment_id: agent.environment_id, job_id: "dep_abc", state: "running", services },
-      { type: "environment.deploy_reported", environment_id: agent.environment_id, job_id: "dep_abc", state: "running", services: [{ ...services[0], health: "healthy" }] },
-      { type: "environment.deploy_reported", environment_id: agent.environment_id, job_id: "dep_abc", state: "completed", services: [{ ...services[0], health: "healthy" }] },
+      { type: "environment.deploy_reported", environment_id: agent.environment_id, job_id: "dep_abc", state: "running", services, last_lines: [] },
+      { type: "environment.deploy_reported", environment_id: agent.environment_id, job_id: "dep_abc", state: "running", services: [{ ...services[0], health: "healthy" }], last_lines: [] },
+      { type: "environment.deploy_reported", environment_id: agent.environment_id, job_id: "dep_abc", state: "completed", services: [{ ...services[0], health: "healthy" }], last_lines: [] },
     ]);
     client.close();
   });

@@ -137,7 +137,9 @@ export async function handleDeployReported(ctx: PipelineContext, event: Environm
   }
   if (event.state === "failed" || event.state === "terminated") {
     const detail = event.services.map((s) => `${s.name}: ${s.status}${s.health ? ` (${s.health})` : ""}`).join(", ");
-    return finishDeploy(ctx, event.job_id, false, `the deploy ${event.state}${detail ? `: ${detail}` : ""}`);
+    const lines = event.last_lines.slice(-20);
+    const tail = lines.length ? `\nLast lines of the deploy:\n${lines.join("\n")}` : "";
+    return finishDeploy(ctx, event.job_id, false, `the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`);
   }
 }
 
