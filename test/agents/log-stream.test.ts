@@ -123,7 +123,7 @@ describe("streamJobLogs", () => {
     client.close();
   });
 
-  it("unsubscribes from the Durable Object when the client goes away (noticed at the next write to the tail)", async () => {
+  it("unsubscribes from the Durable Object when the client goes away (noticed at the next write to the tail)", { timeout: 60_000 }, async () => {
     const agent = await createAgent("builder");
     const jobId = agent.build_job_id!;
     const client = await connectAndHello(agent);
@@ -136,7 +136,7 @@ describe("streamJobLogs", () => {
     await waitFor(async () => {
       await runDurableObjectAlarm(stubOf(agent.agent_id));
       return (await subscribers()) === 0;
-    }, 15_000);
+    }, 45_000);
     client.close();
   });
 });
