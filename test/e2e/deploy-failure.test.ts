@@ -30,3 +30,22 @@ describe("a deploy that fails", () => {
     expect(comments).toHaveLength(1);
   });
 });
+
+describe("a pull request with a broken stagely.yaml", () => {
+  it("gets a failed run naming the problem, on GitHub too, and no VM", { timeout: 60_000 }, async () => {
+    const project = await previewProject([sha(1)], { yaml: "version: 2\nbuilds:\n  api:\n    platform: linux/amd64\n" });
+    await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 11, sha: sha(1), installationId: project.installationId }));
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(project.projectId, 11);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, failed.id));
+    expect(run).toMatchObject({ status: "failed", result: "failure", errorMessage: "stagely.yaml: builds.api.context is required" });
+    expect(failed.vmId).toBeNull();
+    const comments = await eventually("the comment", async () => {
+      const found = await commentsOf(project.repo, 11);
+      return found.length ? found : undefined;
+    });
+    expect(comments[0]!.body).toContain("stagely.yaml: builds.api.context is required");
+  });
+});
