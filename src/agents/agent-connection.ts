@@ -190,12 +190,15 @@ export class AgentConnection extends DurableObject<Env> {
 
   /**
    * Refuses the token from now on (environment or job terminated): closes the socket, drops pending commands,
-   * ends live tails. Lines already received are still stored.
+   * ends live tails. Lines already received are still stored. With a reason, a connected agent first gets TERMINATE.
    */
-  async revoke(): Promise<void> {
+  async revoke(terminateReason?: string): Promise<void> {
     return this.serial("agent", async () => {
       const identity = this.identity();
       if (!identity) return;
+      // A connected agent is told to stop first (an offline one never comes back: its token is refused).
+      const ws = terminateReason && !identity.revoked ? this.helloedSocket() : undefined;
+      if (ws) this.send(ws, { type: "TERMINATE", reason: terminateReason!, grace_period_seconds: 30 });
       if (!identity.revoked) this.ctx.storage.kv.put<Identity>("identity", { ...identity, revoked: true });
       this.commands.clear();
       for (const ws of this.openSockets()) this.closeSocket(ws, closeCodes.revoked, "agent revoked");

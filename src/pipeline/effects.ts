@@ -12,11 +12,8 @@ export async function retireAgents(ctx: PipelineContext, agentIds: (string | nul
   await Promise.all(
     agentIds.filter((id): id is string => id !== null).map(async (agentId) => {
       try {
-        const agent = agentStub(ctx.env, agentId);
-        const state = await agent.getState();
-        if (!state || state.revoked) return;
-        await agent.sendCommand({ type: "TERMINATE", reason, grace_period_seconds: 30 });
-        await agent.revoke();
+        // One call: the agent's Durable Object tells a connected agent to stop, then refuses its token for good.
+        await agentStub(ctx.env, agentId).revoke(reason);
       } catch (error) {
         ctx.logger.warn("could not retire an agent", { agent_id: agentId, error: error instanceof Error ? { name: error.name, message: error.message } : {} });
       }

@@ -107,6 +107,16 @@ describe("GET /v1/agent/connect: authentication before any upgrade", () => {
     });
     expect(await connectionRow(agent.agent_id)).toMatchObject({ status: "disconnected" });
   });
+
+  it("tells a connected agent to stop before revoking it, once", async () => {
+    const agent = await createAgent("builder");
+    const client = await connectAndHello(agent);
+    await stubOf(agent.agent_id).revoke("the environment ended");
+    expect(await client.next("TERMINATE")).toMatchObject({ type: "TERMINATE", reason: "the environment ended", grace_period_seconds: 30 });
+    expect((await client.closed).code).toBe(4003);
+    await stubOf(agent.agent_id).revoke("again");
+    expect(client.received.filter((m) => m.type === "TERMINATE")).toHaveLength(1);
+  });
 });
 
 describe("protocol v1", () => {
