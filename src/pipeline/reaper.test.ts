@@ -63,7 +63,6 @@ describe("the reaper", () => {
       const jobs = await db.select().from(buildJobs).where(sql`${buildJobs.workflowRunId} IN (SELECT id FROM workflow_runs WHERE environment_id = ${found.id})`);
       return jobs.length === 2 && jobs.every((j) => j.vmId) ? found : undefined;
     });
-    agentsComeUp = true;
     expect((await runningVms(providerId, { environment_id: environment.id })).length).toBe(2);
 
     await reap();
@@ -75,5 +74,7 @@ describe("the reaper", () => {
     const jobs = await db.select().from(buildJobs).where(sql`${buildJobs.workflowRunId} IN (SELECT id FROM workflow_runs WHERE environment_id = ${environment.id})`);
     expect(jobs.map((j) => j.status).sort()).toEqual(["cancelled", "failed"]);
     await eventually("the builders terminated", async () => (await runningVms(providerId, { environment_id: environment.id })).length === 0);
+    // Only now: the driver decides when it first sees a VM, so turning agents back on earlier races with it.
+    agentsComeUp = true;
   });
 });
