@@ -1,6 +1,10 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { buildAssets } from "./scripts/build/assets.ts";
 import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey } from "./test/fakes/github.ts";
+
+// The Worker's static assets (wrangler.toml [assets]) must exist before its runtime starts.
+await buildAssets();
 
 // A fixed key for tests only; production keys come from `wrangler secret put ENCRYPTION_KEY`.
 const TEST_ENCRYPTION_KEY = "7f".repeat(32);
