@@ -5,13 +5,12 @@ import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { defaultTestBackend, type BackendKind } from "./local-db/index.ts";
-import { startBenchTarget } from "./bench/harness.ts";
+import { startStack } from "./lib/stack.ts";
 import { apiScenario } from "./bench/scenarios/api.ts";
 import { healthScenario } from "./bench/scenarios/health.ts";
-import { pipelineScenario, startPipelineFakes } from "./bench/scenarios/pipeline.ts";
+import { pipelineScenario, recordingSimulator } from "./bench/scenarios/pipeline.ts";
 import { agentsScenario } from "./bench/scenarios/agents.ts";
 import type { BenchScenario } from "./bench/types.ts";
-import { GITHUB_APP_ID, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey } from "../test/fakes/github.ts";
 
 const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario];
 
@@ -29,24 +28,14 @@ const backend = (values.db ?? defaultTestBackend()) as BackendKind;
 const only = values.only?.split(",");
 const log = (line: string) => console.log(`[bench] ${line}`);
 
-const fakes = await startPipelineFakes();
-const target = await startBenchTarget({
-  backend,
-  apiPort: Number(values.port),
-  log,
-  vars: {
-    GITHUB_API_URL: fakes.githubUrl,
-    GITHUB_APP_ID: GITHUB_APP_ID,
-    GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
-    GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
-  },
-});
-scenarios.push(pipelineScenario(fakes, Number(values.prs)));
+const buildReceived = new Map<string, number>();
+const target = await startStack({ backend, apiPort: Number(values.port), log, cloud: { startAgent: recordingSimulator(buildReceived) } });
+scenarios.push(pipelineScenario(buildReceived, Number(values.prs)));
 // Interrupted: stop wrangler dev, the throwaway database and the fakes too.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     log(`${signal}: stopping ...`);
-    void Promise.allSettled([target.stop(), fakes.stop()]).then(() => process.exit(130));
+    void target.stop().then(() => process.exit(130));
   });
 }
 try {
@@ -57,7 +46,6 @@ try {
   }
 } finally {
   await target.stop();
-  await fakes.stop();
 }
 
 log("building the deploy bundle (wrangler deploy --dry-run) ...");

@@ -1,7 +1,7 @@
-import type { BenchTarget } from "./harness.ts";
+import type { Stack } from "../lib/stack.ts";
 
 export interface BenchContext {
-  target: BenchTarget;
+  target: Stack;
   total: number;
   concurrency: number;
   log: (line: string) => void;

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { getSql } from "../../../src/db/client.ts";
 import type { CoreMessage } from "../../../src/agents/protocol.ts";
 import { startSimulatedAgent, type SimulatedAgent } from "../../agent-sim/agent.ts";
-import type { BenchTarget } from "../harness.ts";
+import type { Stack } from "../../lib/stack.ts";
 import type { BenchScenario } from "../types.ts";
 
 interface DevAgent {
@@ -25,7 +25,7 @@ const envNumber = (name: string, fallback: number) => (process.env[name] ? Numbe
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const quiet = () => {};
 
-async function createAgent(target: BenchTarget, role: "builder" | "preview"): Promise<DevAgent> {
+async function createAgent(target: Stack, role: "builder" | "preview"): Promise<DevAgent> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -35,7 +35,7 @@ async function createAgent(target: BenchTarget, role: "builder" | "preview"): Pr
   return (await response.json()) as DevAgent;
 }
 
-async function sendCommand(target: BenchTarget, agentId: string, command: Record<string, unknown>): Promise<void> {
+async function sendCommand(target: Stack, agentId: string, command: Record<string, unknown>): Promise<void> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}/commands`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -44,7 +44,7 @@ async function sendCommand(target: BenchTarget, agentId: string, command: Record
   if (response.status !== 202) throw new Error(`command answered ${response.status}: ${await response.text()}`);
 }
 
-async function agentState(target: BenchTarget, agentId: string): Promise<{ log_inserts: number; log_lines_stored: number }> {
+async function agentState(target: Stack, agentId: string): Promise<{ log_inserts: number; log_lines_stored: number }> {
   return (await (await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}`)).json()) as { log_inserts: number; log_lines_stored: number };
 }
 
@@ -96,7 +96,7 @@ function workerMemory(port: number): { workerd_mb: number; wrangler_group_mb: nu
  * A connected agent that says HELLO and otherwise only listens: the latency measurement is then the delivery path
  * alone, not the agent's STATUS reports and the queue traffic they cause (whose consumer arrives with the pipeline).
  */
-function listeningAgent(target: BenchTarget, agent: DevAgent, onMessage: (m: CoreMessage) => void): { stop(): void } {
+function listeningAgent(target: Stack, agent: DevAgent, onMessage: (m: CoreMessage) => void): { stop(): void } {
   const Socket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
   const ws = new Socket(`${target.apiUrl.replace(/^http/, "ws")}/v1/agent/connect`, { headers: { Authorization: `Bearer ${agent.token}` } });
   ws.addEventListener("open", () =>
@@ -113,7 +113,7 @@ function listeningAgent(target: BenchTarget, agent: DevAgent, onMessage: (m: Cor
   return { stop: () => ws.close() };
 }
 
-async function commandLatency(target: BenchTarget, count: number, log: (line: string) => void) {
+async function commandLatency(target: Stack, count: number, log: (line: string) => void) {
   const agent = await createAgent(target, "preview");
   const messages = waiter();
   const listener = listeningAgent(target, agent, messages.onMessage);
@@ -151,7 +151,7 @@ async function commandLatency(target: BenchTarget, count: number, log: (line: st
   }
 }
 
-async function logIngestion(target: BenchTarget, lines: number, log: (line: string) => void) {
+async function logIngestion(target: Stack, lines: number, log: (line: string) => void) {
   const agent = await createAgent(target, "builder");
   const jobId = agent.build_job_id!;
   const messages = waiter();
@@ -195,7 +195,7 @@ async function logIngestion(target: BenchTarget, lines: number, log: (line: stri
 }
 
 async function manyAgents(
-  target: BenchTarget,
+  target: Stack,
   levels: number[],
   windowSeconds: number,
   log: (line: string) => void,

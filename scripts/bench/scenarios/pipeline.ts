@@ -1,14 +1,12 @@
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { sql } from "drizzle-orm";
 import { startSimulatedAgent } from "../../agent-sim/agent.ts";
-import { startLocalCloud } from "../../local-cloud/server.ts";
+import type { StartAgent } from "../../local-cloud/server.ts";
 import { generateToken } from "../../../src/auth/tokens.ts";
 import { getDb } from "../../../src/db/client.ts";
 import { apiTokens, teamMembers, teams, users } from "../../../src/db/schema.ts";
 import { hmacSha256Hex } from "../../../src/lib/crypto.ts";
 import { newId } from "../../../src/lib/ids.ts";
-import { GITHUB_WEBHOOK_SECRET, githubFake } from "../../../test/fakes/github.ts";
+import { GITHUB_WEBHOOK_SECRET } from "../../../test/fakes/github.ts";
 import type { BenchScenario } from "../types.ts";
 
 /**
@@ -21,49 +19,26 @@ import type { BenchScenario } from "../types.ts";
 const STAGELY_YAML = "version: 2\nbuilds:\n  app:\n    context: .\n    platform: linux/amd64\n";
 const COMPOSE = "services:\n  app: {image: app}\n";
 
-export interface PipelineFakes {
-  githubUrl: string;
-  localCloudUrl: string;
-  buildReceived: Map<string, number>;
-  stop(): Promise<void>;
-}
-
-/** Started before the Worker, whose vars point at them. */
-export async function startPipelineFakes(): Promise<PipelineFakes> {
-  const github: Server = await githubFake.start();
-  const buildReceived = new Map<string, number>();
-  const cloud = await startLocalCloud({
-    port: 0,
-    bootDelayMs: 0,
-    startAgent: (agent) =>
-      startSimulatedAgent({
-        coreUrl: agent.core_url,
-        token: agent.token,
-        speed: Number.POSITIVE_INFINITY,
-        linesPerBuild: 20,
-        log: () => {},
-        onMessage: (message) => {
-          if (message.type === "BUILD" && !buildReceived.has(message.job_id)) buildReceived.set(message.job_id, performance.now());
-        },
-      }),
-  });
-  return {
-    githubUrl: `http://127.0.0.1:${(github.address() as AddressInfo).port}`,
-    localCloudUrl: cloud.url,
-    buildReceived,
-    async stop() {
-      await cloud.stop();
-      github.closeAllConnections();
-      await new Promise<void>((resolve) => github.close(() => resolve()));
-    },
-  };
+/** Records when each builder agent received its BUILD: the local cloud runs this for every VM that boots. */
+export function recordingSimulator(buildReceived: Map<string, number>): StartAgent {
+  return (agent) =>
+    startSimulatedAgent({
+      coreUrl: agent.core_url,
+      token: agent.token,
+      speed: Number.POSITIVE_INFINITY,
+      linesPerBuild: 20,
+      log: () => {},
+      onMessage: (message) => {
+        if (message.type === "BUILD" && !buildReceived.has(message.job_id)) buildReceived.set(message.job_id, performance.now());
+      },
+    });
 }
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0;
 }
 
-export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenario {
+export function pipelineScenario(buildReceived: Map<string, number>, prs: number): BenchScenario {
   return {
     name: "pipeline",
     async run({ target, log }) {
@@ -78,7 +53,7 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
         return response.json() as Promise<any>;
       };
       const fake = async (path: string, body: unknown) => {
-        const response = await fetch(`${fakes.githubUrl}${path}`, { method: "POST", body: JSON.stringify(body) });
+        const response = await fetch(`${target.githubUrl}${path}`, { method: "POST", body: JSON.stringify(body) });
         if (!response.ok) throw new Error(`fake GitHub ${path}: ${response.status}`);
         return response.json() as Promise<any>;
       };
@@ -96,7 +71,7 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
         name: "local",
         provider_type: "local",
         region: "local",
-        config: { endpoint: fakes.localCloudUrl },
+        config: { endpoint: target.localCloudUrl },
       });
       const repo = "bench/app";
       const project = await api("POST", "/v1/teams/pipeline-bench/projects", token.token, { name: "App", repo_url: repo, cloud_provider_id: provider.id });
@@ -161,7 +136,7 @@ export function pipelineScenario(fakes: PipelineFakes, prs: number): BenchScenar
         const deadline = Date.now() + 30_000;
         while (Date.now() < deadline) {
           jobId ??= await jobOf(opened.number);
-          const received = jobId ? fakes.buildReceived.get(jobId) : undefined;
+          const received = jobId ? buildReceived.get(jobId) : undefined;
           if (received !== undefined) {
             latencies.push(received - opened.started);
             break;
