@@ -151,7 +151,12 @@ async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolea
   const target = await loadEnvironment(ctx.db, loaded.environment.id);
   if (target) {
     const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
-    await reportToGitHub(ctx, target, healthy ? "success" : "failure", { message: healthy ? `The preview is ready at ${url}` : (error ?? "the deploy failed"), runId });
+    await reportToGitHub(
+      ctx,
+      target,
+      healthy ? "success" : "failure",
+      healthy ? { message: `The preview is ready at ${url}`, runId } : { message: "The deploy failed:", detail: error ?? "the deploy failed", runId },
+    );
   }
   await scheduleTeam(ctx, loaded.project.teamId);
 }

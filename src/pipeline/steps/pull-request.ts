@@ -82,10 +82,14 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
   if (!run) return;
   const target = await loadEnvironment(ctx.db, run.environment_id);
   if (target) {
-    await reportToGitHub(ctx, target, plan.ok ? "in_progress" : "failure", {
-      message: plan.ok ? `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN)}` : plan.error,
-      runId: run.id,
-    });
+    await reportToGitHub(
+      ctx,
+      target,
+      plan.ok ? "in_progress" : "failure",
+      plan.ok
+        ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN)}`, runId: run.id }
+        : { message: "The preview could not start:", detail: plan.error, runId: run.id },
+    );
   }
 }
 
