@@ -1,4 +1,5 @@
 import { Composer, CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, Parser, type Node as YamlNode } from "yaml";
+import { hiddenCharacters } from "../lib/text.ts";
 
 /**
  * A YAML reader for repository content (stagely.yaml, the compose file), which on fork pull requests comes from
@@ -17,8 +18,9 @@ import { Composer, CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, Parser, 
 export interface YamlLimits {
   /** UTF-8 bytes of the text. */
   maxBytes: number;
-  /** Lexical tokens other than whitespace, newlines and comments (keys, values, indicators), and all tokens. */
+  /** Lexical tokens other than spaces, line breaks and comments: keys, values, indicators. */
   maxTokens: number;
+  /** All lexical tokens, layout included. */
   maxLexemes: number;
   /** Nesting of collections. */
   maxDepth: number;
@@ -53,14 +55,10 @@ export const MAX_QUOTED_CHARS = 40;
 /** More problems than this are summarized in one last line. */
 export const MAX_PROBLEMS = 50;
 
-// Characters that must never be quoted as they are: controls, bidi overrides and isolates, zero-width and other
-// invisible format characters, lone surrogates, and line/paragraph separators.
-const unsafeChars = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/** A piece of the input fit to appear in a message: at most MAX_QUOTED_CHARS, unsafe characters as \uXXXX. */
+/** A piece of the input fit to appear in a message: quoted, at most MAX_QUOTED_CHARS, hidden characters as \uXXXX. */
 export function quoteInput(text: string): string {
   const cut = text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS).replace(/[\ud800-\udbff]$/, "")}…` : text;
-  return JSON.stringify(cut).replace(unsafeChars, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(cut).replace(hiddenCharacters, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 const identifier = /^[A-Za-z0-9_-]+$/;
@@ -153,7 +151,7 @@ function shortTag(tag: string): string {
 function yamlMessage(message: string): string {
   const text = message.replace(/\s+/g, " ").trim();
   const cut = text.length > 100 ? `${text.slice(0, 100)}…` : text;
-  return cut.replace(unsafeChars, "\uFFFD");
+  return cut.replace(hiddenCharacters, "\uFFFD");
 }
 
 /**

@@ -1,3 +1,5 @@
+import { hiddenCharacters } from "../lib/text.ts";
+
 /**
  * Text that comes from a repository or an agent (stagely.yaml and compose errors, build names, deploy log lines) on
  * its way to GitHub. A pull request comment is markdown, and from a fork anyone writes that text: it must not add
@@ -9,16 +11,12 @@
 /** A code block of this much text (and a fence as long, at worst) stays well under GitHub's 65,536 characters per comment. */
 export const MAX_DETAIL_CHARS = 16_000;
 
-// Controls other than line breaks and tabs, bidi embeddings, overrides, isolates and marks, zero-width and other
-// invisible format characters, line/paragraph separators, and lone surrogates.
-const hidden = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /**
  * Untrusted text with every hidden or reordering character shown as U+FFFD, `\r\n` as `\n`, and at most
  * `maxChars` UTF-16 units (cut with `…`, never inside a surrogate pair).
  */
 export function inertText(text: string, maxChars: number): string {
-  const clean = text.replace(/\r\n?/g, "\n").replace(hidden, "\uFFFD");
+  const clean = text.replace(/\r\n?/g, "\n").replace(hiddenCharacters, "\uFFFD");
   if (clean.length <= maxChars) return clean;
   return `${clean.slice(0, maxChars - 1).replace(/[\ud800-\udbff]$/, "")}…`;
 }
