@@ -316,13 +316,13 @@ function textMap(value: unknown, path: Path, reading: Reading): Record<string, s
   return Object.fromEntries(entries);
 }
 
-/** A list of non-empty strings, variables substituted when `substituted` is set. */
-function stringList(value: unknown, path: Path, reading: Reading, options: { substituted: boolean; maxChars?: number }): string[] {
+/** A list of non-empty strings, variables substituted. */
+function stringList(value: unknown, path: Path, reading: Reading, maxChars = MAX_VALUE_CHARS): string[] {
   const items = list(value, path, reading.problems) ?? [];
   const out: string[] = [];
   items.forEach((item, index) => {
-    const text = nonEmptyString(item === null ? undefined : item, [...path, index], reading.problems, options.maxChars);
-    if (text !== undefined) out.push(options.substituted ? substitute(text, [...path, index], reading) : text);
+    const text = nonEmptyString(item === null ? undefined : item, [...path, index], reading.problems, maxChars);
+    if (text !== undefined) out.push(substitute(text, [...path, index], reading));
   });
   return out;
 }
@@ -376,7 +376,7 @@ function parseBuild(name: string, raw: unknown, reading: Reading): BuildSpec | u
   const machine = machineValue === undefined ? DEFAULT_MACHINE : oneOf(machineValue, [...path, "machine"], machineSizes, problems);
   const timeout = timeoutSeconds(field(build, "timeout"), [...path, "timeout"], problems) ?? DEFAULT_TIMEOUT_SECONDS;
   const buildArgs = textMap(field(build, "build_args"), [...path, "build_args"], reading);
-  const cacheFrom = stringList(field(build, "cache_from"), [...path, "cache_from"], reading, { substituted: true, maxChars: MAX_PATH_CHARS });
+  const cacheFrom = stringList(field(build, "cache_from"), [...path, "cache_from"], reading, MAX_PATH_CHARS);
 
   if (contextPath === undefined || dockerfile === undefined || dockerfile === "." || !platforms || !machine) return undefined;
   const dockerfilePath = contextPath === "." ? dockerfile : `${contextPath}/${dockerfile}`;
@@ -424,7 +424,7 @@ function someNames(names: string[]): string {
 function composeService(value: unknown, path: Path, reading: Reading, compose: ComposeFile | null): string | undefined {
   const { problems } = reading;
   if (value === undefined) return void problems.add(path, "is required");
-  const service = nonEmptyString(value, path, problems, MAX_VALUE_CHARS);
+  const service = nonEmptyString(value, path, problems);
   if (service === undefined) return undefined;
   if (!composeServiceName.test(service)) return void problems.add(path, "is not a valid compose service name");
   if (!compose) return service;
@@ -558,7 +558,7 @@ function parseTest(value: unknown, reading: Reading): StagelyConfig["test"] {
   } else if (enabled) problems.add(["test", "image"], "is required when test.enabled is true");
 
   const commandsValue = field(test, "commands");
-  const commands = stringList(commandsValue, ["test", "commands"], reading, { substituted: true });
+  const commands = stringList(commandsValue, ["test", "commands"], reading);
   const noCommands = commandsValue === undefined || (Array.isArray(commandsValue) && commandsValue.length === 0);
   if (enabled && noCommands) problems.add(["test", "commands"], "must list at least one command when test.enabled is true");
   const env = textMap(field(test, "env"), ["test", "env"], reading);
