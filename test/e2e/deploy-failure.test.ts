@@ -80,3 +80,17 @@ describe("a pull request with a broken compose file", () => {
     expect(comment!.body).not.toContain("\u202E");
   });
 });
+
+describe("a pull request whose compose file GitHub will not serve", () => {
+  it("fails the run with GitHub's reason at once (a file over 1 MB is not retried)", { timeout: 60_000 }, async () => {
+    const project = await previewProject([sha(1)], { compose: `services:\n  web: {image: web, ports: ["80:3000"]}\n# ${"x".repeat(1_100_000)}\n` });
+    await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 13, sha: sha(1), installationId: project.installationId }));
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(project.projectId, 13);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, failed.id));
+    expect(run!.errorMessage).toBe(`docker-compose.yml could not be read: docker-compose.yml in ${project.repo} is too large to read through GitHub's contents API (over 1 MB)`);
+    expect(failed.vmId).toBeNull();
+  });
+});
