@@ -216,6 +216,8 @@ export const workflowRuns = pgTable(
     triggeredBy: text("triggered_by"),
     commitHash: text("commit_hash").notNull(),
     config: jsonb("config").$type<Record<string, unknown>>(),
+    /** The compose file as read and validated when the run was planned; the deploy sends exactly this. */
+    composeFile: text("compose_file"),
     status: text("status", { enum: runStatuses }).notNull().default("pending"),
     startedAt: tz("started_at"),
     completedAt: tz("completed_at"),
@@ -234,6 +236,8 @@ export const workflowRuns = pgTable(
     check("workflow_runs_trigger_valid", oneOf("trigger", runTriggers)),
     check("workflow_runs_status_valid", oneOf("status", runStatuses)),
     check("workflow_runs_result_valid", sql`result IS NULL OR ${oneOf("result", runResults)}`),
+    // COMPOSE_MAX_BYTES (src/pipeline/compose-file.ts).
+    check("workflow_runs_compose_file_size", sql`octet_length(compose_file) <= 65536`),
   ],
 );
 

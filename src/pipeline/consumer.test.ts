@@ -37,6 +37,23 @@ describe("the pipeline's queues", () => {
     expect(afterEnvironment!.status).toBe("failed");
   });
 
+  it("fails a deploy whose run has no compose file recorded (planned before they were), instead of reading GitHub", async () => {
+    const team = await seedTeam([{ user: await seedUser(), role: "owner" }]);
+    const provider = await seedCloudProvider(team.id);
+    const project = await seedProject(team.id, { cloudProviderId: provider.id });
+    const { environment, run } = await seedPipeline(project.id);
+    await db.batch([
+      db.update(environments).set({ status: "deploying", cloudProviderId: provider.id }).where(eq(environments.id, environment.id)),
+      db.update(workflowRuns).set({ status: "deploying" }).where(eq(workflowRuns.id, run.id)),
+    ]);
+    const result = await deliver("stagely-jobs", [{ type: "environment.deploy", run_id: run.id }]);
+    expect(result.explicitAcks).toEqual(["m0"]);
+    const [afterRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, run.id));
+    expect(afterRun).toMatchObject({ status: "failed", errorMessage: "the run has no compose file recorded (it was planned by an older Stagely); rebuild the environment" });
+    const [afterEnvironment] = await db.select().from(environments).where(eq(environments.id, environment.id));
+    expect(afterEnvironment).toMatchObject({ status: "failed", vmId: null });
+  });
+
   it("retries a step that fails transiently, with backoff (a cloud that cannot be reached)", async () => {
     const team = await seedTeam([{ user: await seedUser(), role: "owner" }]);
     const unreachable = await seedCloudProvider(team.id, { config: { endpoint: "http://127.0.0.1:9" } });

@@ -2,9 +2,12 @@ import { eq } from "drizzle-orm";
 import { environments } from "../db/schema.ts";
 import type { PipelineContext } from "./context.ts";
 import type { DeploymentState } from "./github-app.ts";
+import { inertCodeBlock, inertText } from "./github-text.ts";
 import { previewUrl, repoOf } from "./records.ts";
 
 const COMMENT_MARKER = "<!-- stagely:preview -->";
+/** GitHub's limit for a deployment status description. */
+const DESCRIPTION_CHARS = 140;
 
 interface ReportTarget {
   environment: { id: string; prNumber: number; commitHash: string; subdomainHash: string; githubDeploymentId: number | null; githubCommentId: number | null };
@@ -12,15 +15,20 @@ interface ReportTarget {
 }
 
 /**
+ * What to tell GitHub. `message` is Stagely's own markdown (it may hold links Stagely made); `detail` is text from
+ * the repository or an agent (errors, names, log lines), shown inert in a code block (github-text.ts).
+ */
+export interface ReportDetails {
+  message: string;
+  detail?: string;
+  runId?: string;
+}
+
+/**
  * Tells GitHub how the preview is doing: a Deployment with statuses and one PR comment that is edited, never
  * repeated. Best effort: GitHub being down must not stop a preview, so failures are logged, not retried.
  */
-export async function reportToGitHub(
-  ctx: PipelineContext,
-  target: ReportTarget,
-  state: DeploymentState,
-  details: { message: string; runId?: string },
-): Promise<void> {
+export async function reportToGitHub(ctx: PipelineContext, target: ReportTarget, state: DeploymentState, details: ReportDetails): Promise<void> {
   const github = ctx.github;
   if (!github) return;
   const repo = repoOf(target.project.repoUrl);
@@ -39,7 +47,7 @@ export async function reportToGitHub(
     }
     await github.createDeploymentStatus(repo, deploymentId, {
       state,
-      description: details.message,
+      description: inertText(details.detail ? `${details.message} ${details.detail}` : details.message, DESCRIPTION_CHARS).replace(/\s+/g, " "),
       ...(state === "success" ? { environment_url: url } : {}),
       ...(logUrl ? { log_url: logUrl } : {}),
     });
@@ -53,7 +61,7 @@ export async function reportToGitHub(
     const comment = await github.upsertPullRequestComment(
       repo,
       target.environment.prNumber,
-      `**Stagely** · ${headline}\n\n${details.message}\n\nCommit \`${target.environment.commitHash.slice(0, 12)}\``,
+      `**Stagely** · ${headline}\n\n${details.message}${details.detail ? `\n\n${inertCodeBlock(details.detail)}` : ""}\n\nCommit \`${target.environment.commitHash.slice(0, 12)}\``,
       COMMENT_MARKER,
       { existingCommentId: target.environment.githubCommentId ?? undefined },
     );

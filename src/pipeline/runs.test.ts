@@ -12,7 +12,8 @@ const jobs: JobSpec[] = [
   { name: "api_arm64", architecture: "arm64", contextPath: "./api", dockerfilePath: "./api/Dockerfile", machine: "medium", timeoutSeconds: 1800 },
   { name: "web_amd64", architecture: "amd64", contextPath: "./web", dockerfilePath: "./web/Dockerfile", machine: "small", timeoutSeconds: 600 },
 ];
-const plan: RunPlan = { ok: true, config: { version: 2 }, jobs, previewSize: "large" };
+const composeFile = 'services:\n  web: {image: web, ports: ["80:3000"]}\n';
+const plan: RunPlan = { ok: true, config: { version: 2 }, composeFile, jobs, previewSize: "large" };
 
 async function setup(quota: { environments?: number; builds?: number } = {}) {
   const team = await seedTeam([{ user: await seedUser(), role: "owner" }]);
@@ -60,6 +61,8 @@ describe("startRun", () => {
     const created = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, first.run!.id));
     expect(created.map((j) => j.name).sort()).toEqual(["api_amd64", "api_arm64", "web_amd64"]);
     expect(again.run!.status).toBe("building");
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, first.run!.id));
+    expect(run).toMatchObject({ config: { version: 2 }, composeFile });
   });
 
   it("supersedes the running run on a push and ignores late or reordered deliveries", async () => {
@@ -89,7 +92,7 @@ describe("startRun", () => {
     const opened = event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z");
     const result = await runFor(project as never, opened, { ok: false, error: "stagely.yaml: builds.api.context is required" });
     const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, result.run!.id));
-    expect(run).toMatchObject({ status: "failed", result: "failure", errorMessage: "stagely.yaml: builds.api.context is required" });
+    expect(run).toMatchObject({ status: "failed", result: "failure", errorMessage: "stagely.yaml: builds.api.context is required", config: null, composeFile: null });
     const [environment] = await db.select().from(environments).where(eq(environments.projectId, project.id));
     expect(environment!.status).toBe("failed");
   });

@@ -15,7 +15,8 @@ export interface JobSpec {
 }
 
 export type RunPlan =
-  | { ok: true; config: Record<string, unknown>; jobs: JobSpec[]; previewSize: MachineSize }
+  /** `composeFile`: the compose file's text as validated, which the deploy sends. */
+  | { ok: true; config: Record<string, unknown>; composeFile: string; jobs: JobSpec[]; previewSize: MachineSize }
   | { ok: false; error: string };
 
 export interface StartRunInput {
@@ -82,9 +83,9 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
        WHERE workflow_run_id IN (SELECT id FROM superseded) AND status IN ${activeJobStatuses}
       RETURNING id, vm_id, agent_id, cloud_provider_id`),
     db.execute<{ id: string }>(sql`
-      INSERT INTO ${workflowRuns} (id, environment_id, trigger, triggered_by, commit_hash, config, status, result, error_message, completed_at, dedupe_key)
+      INSERT INTO ${workflowRuns} (id, environment_id, trigger, triggered_by, commit_hash, config, compose_file, status, result, error_message, completed_at, dedupe_key)
       SELECT ${runId}, ${liveEnvironment}, ${input.trigger}, ${input.triggeredBy}, ${input.commit},
-             ${plan.ok ? JSON.stringify(plan.config) : null}::jsonb,
+             ${plan.ok ? JSON.stringify(plan.config) : null}::jsonb, ${plan.ok ? plan.composeFile : null},
              ${failed ? "failed" : "pending"}, ${failed ? "failure" : null}, ${plan.ok ? null : plan.error},
              ${failed ? sql`now()` : sql`NULL`}, ${input.dedupeKey}
        WHERE ${input.gate}

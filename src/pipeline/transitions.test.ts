@@ -23,7 +23,7 @@ async function buildingRun(jobNames = ["api_amd64", "web_amd64", "worker_amd64"]
     trigger: "pr_opened",
     triggeredBy: null,
     dedupeKey: newId("workflowRun"),
-    plan: { ok: true, config: {}, jobs: jobNames.map(spec), previewSize: "small" },
+    plan: { ok: true, config: {}, composeFile: "services:\n  web: {image: web}\n", jobs: jobNames.map(spec), previewSize: "small" },
     gate: sql`true`,
   });
   await admitEnvironments(db, team.id);

@@ -1,10 +1,10 @@
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { workflowRuns } from "../../src/db/schema.ts";
+import { buildJobs, workflowRuns } from "../../src/db/schema.ts";
 import { AgentDriver } from "../agent-driver.ts";
 import { db } from "../db.ts";
 import { pullRequestPayload, sendWebhook } from "../github-webhooks.ts";
-import { commentsOf, eventually, liveEnvironment, previewProject, sha } from "./helpers.ts";
+import { commentsOf, eventually, liveEnvironment, previewProject, runningVms, sha } from "./helpers.ts";
 
 // Preview agents whose deploy fails (a service exits); builders succeed.
 const driver = new AgentDriver({}, (agent) => (agent.role === "preview" ? { failDeploys: true } : true)).start();
@@ -47,5 +47,50 @@ describe("a pull request with a broken stagely.yaml", () => {
       return found.length ? found : undefined;
     });
     expect(comments[0]!.body).toContain("stagely.yaml: builds.api.context is required");
+  });
+});
+
+describe("a pull request with a broken compose file", () => {
+  it("gets a failed run naming the file, before any VM exists, shown inert on GitHub", { timeout: 60_000 }, async () => {
+    const hostileName = "@octocat [pwned](https://evil.example) <b>x</b>\u202Egnp";
+    const compose = `services:\n  web: {image: web, ports: ["80:3000"]}\n  "${hostileName}": {image: x}\n  api: {image: api, ports: ["http:8080"]}\n`;
+    const project = await previewProject([sha(1)], { compose });
+    await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 12, sha: sha(1), installationId: project.installationId }));
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(project.projectId, 12);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, failed.id));
+    const expected = [
+      'docker-compose.yml: services["@octocat [pwned](https://evil.example) <…"] is not a valid service name (letters, digits, _, . and -, at most 63 characters)',
+      'docker-compose.yml: services.api.ports[0] has a host port "http" that is not a port (1-65535) or range',
+    ].join("\n");
+    expect(run).toMatchObject({ status: "failed", result: "failure", errorMessage: expected, config: null, composeFile: null });
+    expect(await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, run!.id))).toEqual([]);
+    expect(failed.vmId).toBeNull();
+    expect(await runningVms(project.providerId, { environment_id: failed.id })).toEqual([]);
+
+    const [comment] = await eventually("the comment", async () => {
+      const found = await commentsOf(project.repo, 12);
+      return found.length ? found : undefined;
+    });
+    // The errors are inside a code block: GitHub renders no mention, link or HTML there.
+    expect(comment!.body).toContain(`The preview could not start:\n\n\`\`\`text\n${expected}\n\`\`\``);
+    expect(comment!.body.split("```")[0]).not.toMatch(/@octocat|evil\.example|<b>/);
+    expect(comment!.body).not.toContain("\u202E");
+  });
+});
+
+describe("a pull request whose compose file GitHub will not serve", () => {
+  it("fails the run with GitHub's reason at once (a file over 1 MB is not retried)", { timeout: 60_000 }, async () => {
+    const project = await previewProject([sha(1)], { compose: `services:\n  web: {image: web, ports: ["80:3000"]}\n# ${"x".repeat(1_100_000)}\n` });
+    await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 13, sha: sha(1), installationId: project.installationId }));
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(project.projectId, 13);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, failed.id));
+    expect(run!.errorMessage).toBe(`docker-compose.yml could not be read: docker-compose.yml in ${project.repo} is too large to read through GitHub's contents API (over 1 MB)`);
+    expect(failed.vmId).toBeNull();
   });
 });

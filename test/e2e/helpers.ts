@@ -38,8 +38,11 @@ async function fakeGitHub(path: string, body?: unknown) {
   return response.json() as Promise<any>;
 }
 
-/** A team with a project on the local cloud, its repository installed on the fake GitHub App with stagely.yaml at each commit. */
-export async function previewProject(commits: string[], options: { yaml?: string; quota?: { environments?: number; builds?: number } } = {}) {
+/**
+ * A team with a project on the local cloud, its repository installed on the fake GitHub App with stagely.yaml and
+ * docker-compose.yml at each commit.
+ */
+export async function previewProject(commits: string[], options: { yaml?: string; compose?: string; quota?: { environments?: number; builds?: number } } = {}) {
   const owner = await seedUser();
   const team = await seedTeam([{ user: owner, role: "owner" }]);
   if (options.quota) {
@@ -60,13 +63,18 @@ export async function previewProject(commits: string[], options: { yaml?: string
   const installation = await fakeGitHub("/_fake/app/installations", { repositories: [repo] });
   for (const commit of commits) {
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: options.yaml ?? STAGELY_YAML });
-    await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: COMPOSE });
+    await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: options.compose ?? COMPOSE });
   }
   return { owner, team, repo, projectId: project.body.id as string, providerId: provider.body.id as string, installationId: installation.id as number };
 }
 
 export function deploymentsOf(repo: string) {
   return fakeGitHub(`/_fake/repos/${repo}/deployments`) as Promise<{ id: number; statuses: { state: string; environment_url?: string }[] }[]>;
+}
+
+/** The requests the fake GitHub received whose "METHOD /path" starts with `match`. */
+export async function githubRequests(match: string) {
+  return ((await fakeGitHub(`/_fake/requests?match=${encodeURIComponent(match)}`)) as { requests: { method: string; path: string }[] }).requests;
 }
 
 export function commentsOf(repo: string, pr: number) {

@@ -6,7 +6,7 @@ import { AgentDriver } from "../agent-driver.ts";
 import { db } from "../db.ts";
 import { pullRequestPayload, sendWebhook } from "../github-webhooks.ts";
 import { call } from "../harness.ts";
-import { commentsOf, deploymentsOf, eventually, liveEnvironment, previewProject, runningVms, sha } from "./helpers.ts";
+import { COMPOSE, commentsOf, deploymentsOf, eventually, githubRequests, liveEnvironment, previewProject, runningVms, sha } from "./helpers.ts";
 
 // The whole product on one machine: GitHub webhooks (fake GitHub App) → queue → builder VMs on the local cloud whose
 // agents are the simulator → fan-in → preview VM → ready with a URL → a push supersedes → close removes everything.
@@ -29,7 +29,9 @@ describe("a pull request's preview, from open to close", () => {
     const firstVm = ready.vmId;
     expect(firstVm).toBeTruthy();
     const [firstRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
-    expect(firstRun).toMatchObject({ status: "completed", result: "success", trigger: "pr_opened" });
+    expect(firstRun).toMatchObject({ status: "completed", result: "success", trigger: "pr_opened", composeFile: COMPOSE });
+    // The compose file's only service with a published port, and its container port.
+    expect(firstRun!.config).toMatchObject({ preview: { expose: { service: "web", port: 3000 }, routes: [] } });
     const jobs = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, firstRun!.id));
     expect(jobs.map((j) => `${j.name}:${j.status}`).sort()).toEqual(["api_amd64:completed", "web_amd64:completed"]);
     const logs = await call("GET", `/v1/jobs/${jobs[0]!.id}/logs`, { token: owner.token });
@@ -52,6 +54,8 @@ describe("a pull request's preview, from open to close", () => {
     const runs = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
     expect(runs.map((r) => `${r.trigger}:${r.status}`).sort()).toEqual(["pr_opened:completed", "pr_synchronized:completed"]);
     expect(await commentsOf(repo, 7)).toHaveLength(1);
+    // Read once per run when it was planned; the deploys sent the text stored with the run.
+    expect(await githubRequests(`GET /repos/${repo}/contents/docker-compose.yml`)).toHaveLength(2);
 
     expect((await event("closed", sha(2), "2026-11-26T10:10:00Z")).status).toBe(202);
     await eventually("the environment to be terminated", async () => (await liveEnvironment(projectId, 7))?.status === "terminated");

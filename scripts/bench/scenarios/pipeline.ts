@@ -17,7 +17,8 @@ import type { BenchScenario } from "../types.ts";
  */
 
 const STAGELY_YAML = "version: 2\nbuilds:\n  app:\n    context: .\n    platform: linux/amd64\n";
-const COMPOSE = "services:\n  app: {image: app}\n";
+// The preview URL reaches app:8080 (preview.expose defaults to the only service that publishes a port).
+const COMPOSE = 'services:\n  app: {image: app, ports: ["8080"]}\n';
 
 /** Records when each builder agent received its BUILD: the local cloud runs this for every VM that boots. */
 export function recordingSimulator(buildReceived: Map<string, number>): StartAgent {

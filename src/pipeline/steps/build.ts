@@ -103,7 +103,10 @@ export async function handleBuildFinished(ctx: PipelineContext, jobId: string): 
   if (outcome.readyToDeploy) await ctx.send([{ type: "environment.deploy", run_id: outcome.runId }]);
   if (outcome.runFailed) {
     const loaded = await loadEnvironment(ctx.db, outcome.environmentId);
-    if (loaded) await reportToGitHub(ctx, loaded, "failure", { message: `The build ${outcome.job.name} failed. Its logs: ${ctx.config.PUBLIC_URL}/v1/jobs/${jobId}/logs`, runId: outcome.runId });
+    if (loaded) {
+      const logs = `${ctx.config.PUBLIC_URL}/v1/jobs/${jobId}/logs`;
+      await reportToGitHub(ctx, loaded, "failure", { message: `A build failed. Its logs: ${logs}`, detail: `build ${outcome.job.name} failed`, runId: outcome.runId });
+    }
   }
   await scheduleTeam(ctx, outcome.teamId);
 }

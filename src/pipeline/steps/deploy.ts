@@ -10,15 +10,14 @@ import { providerFromRow } from "../../providers/factory.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
-import { loadEnvironment, loadRun, previewUrl, repoOf } from "../records.ts";
+import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { settleDeploy } from "../transitions.ts";
 
-const COMPOSE_FILES = ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"];
-
 /**
  * `environment.deploy`: the run's images go to the environment's preview VM (made on the first deploy, reused on
- * every later push), with the project's secrets and the lifecycle hooks of stagely.yaml.
+ * every later push), with the compose file recorded with the run, the project's secrets and the lifecycle hooks of
+ * stagely.yaml.
  */
 export async function handleDeploy(ctx: PipelineContext, runId: string): Promise<void> {
   const loaded = await loadRun(ctx.db, runId);
@@ -27,13 +26,9 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   const fail = (reason: string) => finishDeploy(ctx, runId, false, reason);
   if (!provider) return fail("the environment's cloud provider was removed");
 
-  const repo = repoOf(project.repoUrl);
-  let compose: string | null = null;
-  for (const file of COMPOSE_FILES) {
-    compose = ctx.github ? await ctx.github.getFileContent(repo, file, run.commitHash) : null;
-    if (compose !== null) break;
-  }
-  if (compose === null) return fail(`no ${COMPOSE_FILES[0]} (or compose.yaml) at the repository root at commit ${run.commitHash.slice(0, 12)}`);
+  // Read and validated when the run was planned; runs planned before that was recorded have none.
+  const compose = run.composeFile;
+  if (compose === null) return fail("the run has no compose file recorded (it was planned by an older Stagely); rebuild the environment");
 
   let agentId = await previewAgentOf(ctx, environment.id);
   if (!environment.vmId || environment.vmStatus === "terminated") {
@@ -151,7 +146,12 @@ async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolea
   const target = await loadEnvironment(ctx.db, loaded.environment.id);
   if (target) {
     const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
-    await reportToGitHub(ctx, target, healthy ? "success" : "failure", { message: healthy ? `The preview is ready at ${url}` : (error ?? "the deploy failed"), runId });
+    await reportToGitHub(
+      ctx,
+      target,
+      healthy ? "success" : "failure",
+      healthy ? { message: `The preview is ready at ${url}`, runId } : { message: "The deploy failed:", detail: error ?? "the deploy failed", runId },
+    );
   }
   await scheduleTeam(ctx, loaded.project.teamId);
 }

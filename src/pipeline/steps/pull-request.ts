@@ -9,6 +9,7 @@ import type { PullRequestMessage } from "../messages.ts";
 import { eventIsCurrent, isStale, recordPullRequestEvent, type PullRequestEvent } from "../pull-requests.ts";
 import { loadEnvironment, previewUrl, repoOf } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
+import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
 import { buildJobsOf, parseStagelyYaml } from "../stagely-yaml.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
@@ -82,14 +83,45 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
   if (!run) return;
   const target = await loadEnvironment(ctx.db, run.environment_id);
   if (target) {
-    await reportToGitHub(ctx, target, plan.ok ? "in_progress" : "failure", {
-      message: plan.ok ? `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN)}` : plan.error,
-      runId: run.id,
-    });
+    await reportToGitHub(
+      ctx,
+      target,
+      plan.ok ? "in_progress" : "failure",
+      plan.ok
+        ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN)}`, runId: run.id }
+        : { message: "The preview could not start:", detail: plan.error, runId: run.id },
+    );
   }
 }
 
-/** Reads and checks stagely.yaml at the pull request's head commit. Transient GitHub errors throw (the message is retried). */
+type FileRead = { ok: true; text: string | null } | { ok: false; error: string };
+
+/** A file of the repository at a commit (null when absent). GitHub errors that retrying cannot fix are answers; others throw. */
+async function readRepositoryFile(ctx: PipelineContext, project: Project, path: string, commit: string): Promise<FileRead> {
+  try {
+    return { ok: true, text: await ctx.github!.getFileContent(repoOf(project.repoUrl), path, commit) };
+  } catch (error) {
+    if (isGitHubError(error) && !error.retryable) return { ok: false, error: `${path} could not be read: ${error.message}` };
+    throw error;
+  }
+}
+
+/** The first compose file found at the repository root, parsed; its text is what the deploy sends. */
+async function readComposeFile(ctx: PipelineContext, project: Project, commit: string): Promise<{ ok: true; file: ComposeFile; text: string } | { ok: false; errors: string[] }> {
+  for (const name of COMPOSE_FILE_NAMES) {
+    const read = await readRepositoryFile(ctx, project, name, commit);
+    if (!read.ok) return { ok: false, errors: [read.error] };
+    if (read.text === null) continue;
+    const parsed = parseComposeFile(read.text, name);
+    return parsed.ok ? { ok: true, file: parsed.file, text: read.text } : parsed;
+  }
+  return { ok: false, errors: [`${COMPOSE_FILE_NAMES[0]}: not found at the repository root at commit ${commit.slice(0, 12)} (nor ${COMPOSE_FILE_NAMES.slice(1).join(", ")})`] };
+}
+
+/**
+ * Reads and checks stagely.yaml and the compose file at the pull request's head commit, before anything is built
+ * or any VM exists. Problems of both files are reported together. Transient GitHub errors throw (the message is retried).
+ */
 export async function planRun(
   ctx: PipelineContext,
   project: Project,
@@ -99,17 +131,11 @@ export async function planRun(
 ): Promise<RunPlan> {
   if (!hasProvider) return { ok: false, error: "the project has no cloud provider: set cloud_provider_id on the project" };
   if (!ctx.github) return { ok: false, error: "this Stagely server has no GitHub App configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)" };
-  let text: string | null;
-  try {
-    text = await ctx.github.getFileContent(repoOf(project.repoUrl), "stagely.yaml", at.commit);
-  } catch (error) {
-    if (isGitHubError(error) && (error.kind === "not_found" || error.kind === "unauthorized")) {
-      return { ok: false, error: `stagely.yaml could not be read: ${error.message}` };
-    }
-    throw error;
-  }
-  if (text === null) return { ok: false, error: `stagely.yaml: not found at the repository root at commit ${at.commit.slice(0, 12)}` };
-  const parsed = parseStagelyYaml(text, {
+  const stagelyYaml = await readRepositoryFile(ctx, project, "stagely.yaml", at.commit);
+  if (!stagelyYaml.ok) return { ok: false, error: stagelyYaml.error };
+  if (stagelyYaml.text === null) return { ok: false, error: `stagely.yaml: not found at the repository root at commit ${at.commit.slice(0, 12)}` };
+  const compose = await readComposeFile(ctx, project, at.commit);
+  const parsed = parseStagelyYaml(stagelyYaml.text, {
     defaultPreviewSize: project.defaultPreviewSize,
     variables: {
       STAGELY_HASH: subdomainHash,
@@ -119,11 +145,13 @@ export async function planRun(
       PR_NUMBER: at.prNumber,
       PROJECT_ID: project.id,
     },
+    compose: compose.ok ? compose.file : null,
   });
-  if (!parsed.ok) return { ok: false, error: parsed.errors.join("\n") };
+  if (!parsed.ok || !compose.ok) return { ok: false, error: [...(parsed.ok ? [] : parsed.errors), ...(compose.ok ? [] : compose.errors)].join("\n") };
   return {
     ok: true,
     config: parsed.config,
+    composeFile: compose.text,
     previewSize: parsed.config.preview.size,
     jobs: buildJobsOf(parsed.config).map((job) => ({
       name: job.name,

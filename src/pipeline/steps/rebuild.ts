@@ -63,9 +63,11 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
   await retireBuilders(ctx, superseded, "superseded by a new run");
   await scheduleTeam(ctx, project.teamId);
   if (run) {
-    await reportToGitHub(ctx, loaded, plan.ok ? "in_progress" : "failure", {
-      message: plan.ok ? `Rebuilding (${message.trigger.replace("_", " ")})` : plan.error,
-      runId: run.id,
-    });
+    await reportToGitHub(
+      ctx,
+      loaded,
+      plan.ok ? "in_progress" : "failure",
+      plan.ok ? { message: `Rebuilding (${message.trigger.replace("_", " ")})`, runId: run.id } : { message: "The preview could not start:", detail: plan.error, runId: run.id },
+    );
   }
 }

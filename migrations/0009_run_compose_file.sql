@@ -1,0 +1,2 @@
+ALTER TABLE "workflow_runs" ADD COLUMN "compose_file" text;--> statement-breakpoint
+ALTER TABLE "workflow_runs" ADD CONSTRAINT "workflow_runs_compose_file_size" CHECK (octet_length(compose_file) <= 65536);
