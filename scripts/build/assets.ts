@@ -1,8 +1,8 @@
 import { mkdir, readdir } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 
 /** wrangler.toml [assets] directory: the Worker's static files (binding ASSETS). */
-export const ASSETS_DIR = fileURLToPath(new URL("../../build/assets/", import.meta.url));
+export const ASSETS_DIR = join(import.meta.dirname, "..", "..", "build", "assets");
 
 /**
  * Makes build/assets ready for wrangler and the tests, and answers the files it holds. Nothing is bundled into it
