@@ -28,7 +28,7 @@ describe("POST /v1/webhooks/github", () => {
 
   it("queues a pull_request event once per delivery, in one database round trip", async () => {
     const deliveryId = crypto.randomUUID();
-    const payload = pullRequestPayload({ action: "opened", repo: "acme/nothing-here", number: 3, sha });
+    const payload = pullRequestPayload({ action: "opened", repo: "acme/nothing-here", number: 3, sha, installationId: 12345 });
     let first!: Awaited<ReturnType<typeof sendWebhook>>;
     expect(await countRoundTrips(async () => (first = await sendWebhook("pull_request", payload, { deliveryId })))).toBe(1);
     expect(first.status).toBe(202);

@@ -3,6 +3,7 @@ import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
 import { associatedData } from "../../db/encrypted-columns.ts";
 import { agentConnections, buildJobs, environments, secrets } from "../../db/schema.ts";
+import { repositoryAccess } from "../../installations/access.ts";
 import { bytesToBase64 } from "../../lib/crypto.ts";
 import { renderCloudInit } from "../../providers/cloud-init.ts";
 import { isProviderError } from "../../providers/errors.ts";
@@ -10,7 +11,7 @@ import { providerFromRow } from "../../providers/factory.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
-import { loadEnvironment, loadRun, previewUrl, repoOf } from "../records.ts";
+import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { settleDeploy } from "../transitions.ts";
 
@@ -27,11 +28,14 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   const fail = (reason: string) => finishDeploy(ctx, runId, false, reason);
   if (!provider) return fail("the environment's cloud provider was removed");
 
-  const repo = repoOf(project.repoUrl);
   let compose: string | null = null;
-  for (const file of COMPOSE_FILES) {
-    compose = ctx.github ? await ctx.github.getFileContent(repo, file, run.commitHash) : null;
-    if (compose !== null) break;
+  if (ctx.github) {
+    const access = await repositoryAccess(ctx.db, project);
+    if (!access.ok) return fail(access.reason);
+    for (const file of COMPOSE_FILES) {
+      compose = await ctx.github.getFileContent(access.repo, file, run.commitHash);
+      if (compose !== null) break;
+    }
   }
   if (compose === null) return fail(`no ${COMPOSE_FILES[0]} (or compose.yaml) at the repository root at commit ${run.commitHash.slice(0, 12)}`);
 

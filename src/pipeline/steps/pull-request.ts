@@ -1,5 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { cloudProviders, environments, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { repositoryAccess } from "../../installations/access.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
@@ -7,7 +8,7 @@ import { isGitHubError } from "../github-app.ts";
 import { reportToGitHub } from "../github-report.ts";
 import type { PullRequestMessage } from "../messages.ts";
 import { eventIsCurrent, isStale, recordPullRequestEvent, type PullRequestEvent } from "../pull-requests.ts";
-import { loadEnvironment, previewUrl, repoOf } from "../records.ts";
+import { loadEnvironment, previewUrl } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { buildJobsOf, parseStagelyYaml } from "../stagely-yaml.ts";
 import { endEnvironment } from "../transitions.ts";
@@ -15,13 +16,17 @@ import { teardownEffects } from "./teardown.ts";
 
 type Project = typeof projects.$inferSelect;
 
-/** A pull_request webhook, for every active project of the repository. */
+/**
+ * A pull_request webhook, for the active projects of the repository in the team that owns the installation it came
+ * through (one query): another team's project on the same repository never hears of it.
+ */
 export async function handlePullRequest(ctx: PipelineContext, message: PullRequestMessage): Promise<void> {
   const matching = await ctx.db
-    .select()
+    .select({ project: projects })
     .from(projects)
+    .innerJoin(githubInstallations, and(eq(githubInstallations.teamId, projects.teamId), eq(githubInstallations.id, message.installation_id)))
     .where(and(eq(projects.repoUrl, `https://github.com/${message.repository.toLowerCase()}`), eq(projects.isActive, true)));
-  for (const project of matching) await handleForProject(ctx, message, project);
+  for (const { project } of matching) await handleForProject(ctx, message, project);
 }
 
 async function handleForProject(ctx: PipelineContext, message: PullRequestMessage, project: Project): Promise<void> {
@@ -34,8 +39,10 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     isFork: message.is_fork,
     updatedAt: message.updated_at,
   };
-  if (message.installation_id !== null && project.githubInstallationId !== message.installation_id) {
+  if (project.githubInstallationId !== message.installation_id) {
+    // The team re-installed the App (a new installation id) and GitHub says it covers the repository.
     await ctx.db.update(projects).set({ githubInstallationId: message.installation_id }).where(eq(projects.id, project.id));
+    project = { ...project, githubInstallationId: message.installation_id };
   }
 
   if (message.action === "closed") {
@@ -99,9 +106,11 @@ export async function planRun(
 ): Promise<RunPlan> {
   if (!hasProvider) return { ok: false, error: "the project has no cloud provider: set cloud_provider_id on the project" };
   if (!ctx.github) return { ok: false, error: "this Stagely server has no GitHub App configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)" };
+  const access = await repositoryAccess(ctx.db, project);
+  if (!access.ok) return { ok: false, error: access.reason };
   let text: string | null;
   try {
-    text = await ctx.github.getFileContent(repoOf(project.repoUrl), "stagely.yaml", at.commit);
+    text = await ctx.github.getFileContent(access.repo, "stagely.yaml", at.commit);
   } catch (error) {
     if (isGitHubError(error) && (error.kind === "not_found" || error.kind === "unauthorized")) {
       return { ok: false, error: `stagely.yaml could not be read: ${error.message}` };
