@@ -38,6 +38,14 @@ describe("POST /v1/webhooks/github", () => {
     expect(await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, deliveryId))).toHaveLength(1);
   });
 
+  it("ignores a pull_request that names no App installation: no team's project may act on it", async () => {
+    const deliveryId = crypto.randomUUID();
+    const ignored = await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: "acme/web", number: 4, sha }), { deliveryId });
+    expect(ignored.status).toBe(202);
+    expect(ignored.body).toEqual({ status: "ignored", reason: "the payload names no GitHub App installation" });
+    expect(await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, deliveryId))).toEqual([]);
+  });
+
   it("rejects a signed body that is not a pull_request payload with 4xx, not 500", async () => {
     const bad = await sendWebhook("pull_request", { action: "opened", number: "x" });
     expect(bad.status).toBe(400);
