@@ -9,6 +9,7 @@ import { cloudProviderRoutes } from "./cloud-providers/index.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { environmentRoutes } from "./environments/index.ts";
 import { healthRoutes } from "./health/routes.ts";
+import { installationRoutes } from "./installations/index.ts";
 import { ApiError, handleError, handleNotFound } from "./lib/errors.ts";
 import { requestContext } from "./lib/request-context.ts";
 import { mountRoutes } from "./lib/route.ts";
@@ -40,6 +41,7 @@ mountRoutes(app, [
   ...authRoutes,
   ...teamRoutes,
   ...projectRoutes,
+  ...installationRoutes,
   ...cloudProviderRoutes,
   ...secretRoutes,
   ...environmentRoutes,

@@ -55,13 +55,19 @@ export const configSchema = z.object({
   PREVIEW_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, "must be a DNS name").default("preview.localhost"),
   /** The agent binary for a VM; `{arch}` becomes amd64 or arm64. */
   AGENT_DOWNLOAD_URL: httpUrl.default("https://downloads.stagely.dev/agent/latest/stagely-agent-linux-{arch}"),
-  /** GitHub OAuth app (login). Base URLs are configurable so tests and GitHub Enterprise work. */
+  /** The GitHub App's OAuth client (sign-in, and who installed the App). Base URLs are configurable so tests and GitHub Enterprise work. */
   GITHUB_CLIENT_ID: optionalText,
   GITHUB_CLIENT_SECRET: optionalText,
   GITHUB_WEB_URL: httpUrl.default("https://github.com"),
   GITHUB_API_URL: httpUrl.default("https://api.github.com"),
   /** GitHub App (webhooks, repository contents, clone tokens, deployments). */
   GITHUB_APP_ID: optionalText,
+  /** The App's URL name (`https://github.com/apps/<slug>`), for the install link. */
+  GITHUB_APP_SLUG: z
+    .string()
+    .optional()
+    .transform((value) => (value === "" ? undefined : value))
+    .pipe(z.string().regex(/^[a-z0-9][a-z0-9-]{0,99}$/, "must be the App's slug (lowercase letters, digits, dashes)").optional()),
   GITHUB_APP_PRIVATE_KEY: optionalText,
   GITHUB_WEBHOOK_SECRET: optionalText,
 });

@@ -25,7 +25,8 @@ export function pullRequestPayload(input: {
   sha: string;
   ref?: string;
   updatedAt?: string;
-  headRepo?: string;
+  /** The head repository (a fork's), or null when the fork was deleted; default: the base repository. */
+  headRepo?: string | null;
   installationId?: number;
 }) {
   return {
@@ -35,11 +36,66 @@ export function pullRequestPayload(input: {
       number: input.number,
       state: input.action === "closed" ? "closed" : "open",
       updated_at: input.updatedAt ?? new Date().toISOString(),
-      head: { sha: input.sha, ref: input.ref ?? "feature", repo: { full_name: input.headRepo ?? input.repo } },
+      head: { sha: input.sha, ref: input.ref ?? "feature", repo: input.headRepo === null ? null : { full_name: input.headRepo ?? input.repo } },
       base: { ref: "main", repo: { full_name: input.repo } },
     },
     repository: { full_name: input.repo },
     installation: input.installationId === undefined ? undefined : { id: input.installationId },
     sender: { login: "octocat" },
+  };
+}
+
+/** GitHub's installation object as webhooks carry it. */
+export function installationJson(input: { id: number; account?: string; suspendedAt?: string | null }) {
+  const account = input.account ?? "acme";
+  return {
+    id: input.id,
+    account: { login: account, id: 4242, type: "Organization" },
+    repository_selection: "selected",
+    access_tokens_url: `https://api.github.com/app/installations/${input.id}/access_tokens`,
+    repositories_url: "https://api.github.com/installation/repositories",
+    app_id: 424242,
+    app_slug: "stagely-test",
+    target_id: 4242,
+    target_type: "Organization",
+    permissions: { contents: "read", metadata: "read", deployments: "write", issues: "write", pull_requests: "write" },
+    events: ["pull_request"],
+    created_at: "2026-11-20T10:00:00Z",
+    updated_at: "2026-11-20T10:00:00Z",
+    suspended_at: input.suspendedAt ?? null,
+    suspended_by: null,
+  };
+}
+
+function repositoryJson(repository: { id: number; full_name: string }) {
+  return { id: repository.id, node_id: `R_${repository.id}`, name: repository.full_name.split("/")[1], full_name: repository.full_name, private: true };
+}
+
+/** An `installation` webhook payload (created, deleted, suspend, unsuspend, new_permissions_accepted). */
+export function installationPayload(input: { action: string; id: number; account?: string; repositories?: { id: number; full_name: string }[]; suspendedAt?: string | null }) {
+  return {
+    action: input.action,
+    installation: installationJson(input),
+    ...(input.repositories ? { repositories: input.repositories.map(repositoryJson) } : {}),
+    sender: { login: "octocat", id: 583231, type: "User" },
+  };
+}
+
+/** An `installation_repositories` webhook payload (added, removed). */
+export function installationRepositoriesPayload(input: {
+  action: "added" | "removed";
+  id: number;
+  account?: string;
+  added?: { id: number; full_name: string }[];
+  removed?: { id: number; full_name: string }[];
+}) {
+  return {
+    action: input.action,
+    installation: installationJson(input),
+    repository_selection: "selected",
+    repositories_added: (input.added ?? []).map(repositoryJson),
+    repositories_removed: (input.removed ?? []).map(repositoryJson),
+    requester: null,
+    sender: { login: "octocat", id: 583231, type: "User" },
   };
 }

@@ -4,7 +4,20 @@ import { generateToken } from "../src/auth/tokens.ts";
 import type { Role } from "../src/auth/roles.ts";
 import { getConfig } from "../src/config.ts";
 import { associatedData } from "../src/db/encrypted-columns.ts";
-import { apiTokens, buildJobs, cloudProviders, environments, projects, secrets, teamMembers, teams, users, workflowRuns } from "../src/db/schema.ts";
+import {
+  apiTokens,
+  buildJobs,
+  cloudProviders,
+  environments,
+  githubInstallationRepositories,
+  githubInstallations,
+  projects,
+  secrets,
+  teamMembers,
+  teams,
+  users,
+  workflowRuns,
+} from "../src/db/schema.ts";
 import { keyringFromConfig } from "../src/lib/crypto.ts";
 import { newId, newSubdomainHash } from "../src/lib/ids.ts";
 import { encryptCredentials } from "../src/providers/credentials.ts";
@@ -19,12 +32,13 @@ export interface SeededUser {
   token: string;
 }
 
-export async function seedUser(options: { email?: string; name?: string } = {}): Promise<SeededUser> {
+/** `githubId` links the user to that GitHub account (as signing in with GitHub does). */
+export async function seedUser(options: { email?: string; name?: string; githubId?: number } = {}): Promise<SeededUser> {
   const id = newId("user");
   const email = options.email ?? `${id}@example.test`;
   const token = await generateToken("api");
   await db.batch([
-    db.insert(users).values({ id, email, name: options.name ?? "Test User", githubLogin: `gh-${id.slice(4)}` }),
+    db.insert(users).values({ id, email, name: options.name ?? "Test User", githubLogin: `gh-${id.slice(4)}`, githubId: options.githubId }),
     db.insert(apiTokens).values({ id: newId("token"), userId: id, kind: "api", name: "test", tokenHash: token.hash, tokenHint: token.hint }),
   ]);
   return { id, email, token: token.token };
@@ -80,11 +94,48 @@ export async function seedCloudProvider(teamId: string, overrides: Partial<typeo
   return row!;
 }
 
+async function fakeGitHub<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${fakeUrl("github")}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!response.ok) throw new Error(`fake GitHub ${method} ${path}: ${response.status} ${await response.text()}`);
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+export interface SeededInstallation {
+  id: number;
+  repositories: { id: number; full_name: string }[];
+}
+
+/**
+ * The GitHub App installed on these repositories (`owner/name`, on the fake GitHub) and connected to the team, as the
+ * install flow leaves it. `teamId` null leaves it unclaimed (known from webhooks only).
+ */
+export async function seedInstallation(teamId: string | null, repositories: string[], options: { suspended?: boolean } = {}): Promise<SeededInstallation> {
+  const created = await fakeGitHub<{ id: number; account: string; repositories: { id: number; full_name: string }[] }>("POST", "/_fake/app/installations", { repositories });
+  if (options.suspended) await fakeGitHub("PATCH", `/_fake/app/installations/${created.id}`, { suspended: true });
+  await db.batch([
+    db.insert(githubInstallations).values({
+      id: created.id,
+      teamId,
+      accountLogin: created.account,
+      accountType: "Organization",
+      repositorySelection: "selected",
+      permissions: { contents: "read", metadata: "read", deployments: "write", issues: "write", pull_requests: "write" },
+      suspendedAt: options.suspended ? new Date() : null,
+    }),
+    db.insert(githubInstallationRepositories).values(created.repositories.map((r) => ({ installationId: created.id, repositoryId: r.id, fullName: r.full_name }))),
+  ]);
+  return { id: created.id, repositories: created.repositories };
+}
+
+/** A project on a repository of its own, covered by an installation of the team (unless `githubInstallationId` is given). */
 export async function seedProject(teamId: string, overrides: Partial<typeof projects.$inferInsert> = {}) {
   const id = newId("project");
+  const repoUrl = overrides.repoUrl ?? `https://github.com/acme/${id}`;
+  const githubInstallationId =
+    overrides.githubInstallationId !== undefined ? overrides.githubInstallationId : (await seedInstallation(teamId, [repoUrl.replace("https://github.com/", "")])).id;
   const [row] = await db
     .insert(projects)
-    .values({ id, teamId, slug: `app-${id.slice(4, 10)}`, name: "App", repoUrl: `https://github.com/acme/${id}`, ...overrides })
+    .values({ id, teamId, slug: `app-${id.slice(4, 10)}`, name: "App", ...overrides, repoUrl, githubInstallationId })
     .returning();
   return row!;
 }

@@ -2,10 +2,10 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import "../src/app.ts";
 import { atLeast, type Role } from "../src/auth/roles.ts";
-import { auditLogs, environments, teamMembers } from "../src/db/schema.ts";
+import { auditLogs, environments, pullRequests, teamMembers } from "../src/db/schema.ts";
 import { registeredRoutes, type RouteDefinition } from "../src/lib/route.ts";
 import { countRoundTrips, db, waitForQuiet } from "./db.ts";
-import { call, seedCloudProvider, seedPipeline, seedProject, seedSecret, seedUser, seedWorld } from "./harness.ts";
+import { call, seedCloudProvider, seedInstallation, seedPipeline, seedProject, seedSecret, seedUser, seedWorld, type SeededUser } from "./harness.ts";
 
 // Every registered route, checked against its declared access: no token → 401, another team → 404, a role below
 // the minimum → 403 (and nothing written), the minimum role → success within the round-trip budget. A new route
@@ -42,12 +42,24 @@ async function world() {
   await seedUser({ email: `invitee-${target.id}@example.test` });
   const provider = await seedCloudProvider(w.team.id);
   const project = await seedProject(w.team.id, { cloudProviderId: provider.id });
+  // The repository of POST /v1/teams/:team/projects's example, and one more installation to disconnect.
+  await seedInstallation(w.team.id, ["acme/web"]);
+  const installation = await seedInstallation(w.team.id, [`acme/matrix-${target.id}`]);
+  // The pull request of POST /v1/projects/:id/environments's example, as its webhooks recorded it.
+  await db.insert(pullRequests).values({
+    projectId: project.id,
+    prNumber: 42,
+    state: "open",
+    headSha: "0123456789abcdef0123456789abcdef01234567",
+    headRef: "feature/login",
+    lastEventAt: new Date(),
+  });
   const secretValue = `matrix-secret-${target.id}`;
   const secret = await seedSecret(project.id, "MATRIX_SECRET", secretValue);
   // In a project of its own, so the project under test has no live preview (which would block deleting it).
   const { environment, run, job } = await seedPipeline((await seedProject(w.team.id)).id);
   leaks.push(w.owner.token, w.admin.token, w.member.token, w.viewer.token, w.outsider.token, target.token, secretValue, "hcloud-seeded-token-0123456789abcdef");
-  return { ...w, target, provider, project, secret, environment, run, job };
+  return { ...w, target, provider, project, secret, environment, run, job, installation };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -66,6 +78,7 @@ function pathFor(route: RouteDefinition, w: World): string {
   return route.path.replace(/:([a-z_]+)/g, (_, name: string) => {
     if (name === "team") return w.team.slug;
     if (name === "user") return w.target.id;
+    if (name === "installation") return String(w.installation.id);
     if (name === "id" && idFor) return idFor;
     throw new Error(`the matrix has no fixture for :${name} of ${route.method.toUpperCase()} ${route.path}; add one`);
   });
@@ -121,12 +134,52 @@ describe("every team route enforces its declared access", () => {
   }
 });
 
-describe("every signed-in route refuses anonymous callers", () => {
+/** A path of a signed-in route for `owner`'s own things: its `:id` is one of the owner's API tokens. */
+async function userPathFor(route: RouteDefinition, owner: SeededUser): Promise<string> {
+  if (!route.path.includes(":")) return route.path;
+  if (route.path !== "/v1/tokens/:id") throw new Error(`the matrix has no fixture for ${route.method.toUpperCase()} ${route.path}; add one`);
+  const created = await call("POST", "/v1/tokens", { token: owner.token, body: { name: "matrix" } });
+  return route.path.replace(":id", created.body.id);
+}
+
+function userBodyFor(route: RouteDefinition, caller: SeededUser): unknown {
+  if (route.path === "/v1/teams" && route.method === "post") return { name: "Matrix", slug: `matrix-${caller.id.slice(4)}` };
+  return route.example;
+}
+
+const auditsBy = async (userId: string) => (await db.select().from(auditLogs).where(eq(auditLogs.actorId, userId))).length;
+
+describe("every signed-in route serves its caller, and only the caller's own things", () => {
+  it("has routes to check", () => expect(userRoutes.length).toBeGreaterThan(3));
+
   for (const route of userRoutes) {
-    it(`${route.method.toUpperCase()} ${route.path}`, async () => {
-      const response = await call(route.method, route.path.replace(":id", "tok_0123456789abcdef"), { body: route.example });
-      expect(response.status).toBe(401);
-      expect(response.headers.get("www-authenticate")).toContain("Bearer");
+    const name = `${route.method.toUpperCase()} ${route.path}`;
+    it(name, async () => {
+      const [caller, other] = await Promise.all([seedUser(), seedUser()]);
+      leaks.push(caller.token, other.token);
+      const path = await userPathFor(route, caller);
+      const body = userBodyFor(route, caller);
+
+      const anonymous = await call(route.method, path, { body });
+      expect(anonymous.status, `${name} without a token`).toBe(401);
+      expect(anonymous.headers.get("www-authenticate")).toContain("Bearer");
+
+      if (path !== route.path) {
+        const audits = await auditsBy(other.id);
+        const foreign = await call(route.method, path, { token: other.token, body });
+        expect(foreign.status, `${name} on another user's ${path}: ${foreign.text}`).toBe(404);
+        expect(await auditsBy(other.id), `${name}: a refused call wrote nothing`).toBe(audits);
+      }
+
+      await call("GET", "/v1/me", { token: caller.token });
+      await waitForQuiet();
+      const audits = await auditsBy(caller.id);
+      let allowed!: Awaited<ReturnType<typeof call>>;
+      const trips = await countRoundTrips(async () => (allowed = await call(route.method, path, { token: caller.token, body })));
+      expect(allowed.status, `${name}: ${allowed.text}`).toBeLessThan(300);
+      expect(trips, `${name}: database round trips`).toBeLessThanOrEqual(roundTripExceptions[name]?.max ?? 2);
+      if (route.method !== "get") expect(await auditsBy(caller.id), `${name} writes an audit row`).toBeGreaterThan(audits);
+      seen.push(allowed.text, anonymous.text);
     });
   }
 });

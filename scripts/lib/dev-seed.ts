@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { generateToken, hashToken } from "../../src/auth/tokens.ts";
 import type { Db } from "../../src/db/client.ts";
-import { apiTokens, cloudProviders, teamMembers, teams, users } from "../../src/db/schema.ts";
+import { apiTokens, cloudProviders, githubInstallationRepositories, githubInstallations, teamMembers, teams, users } from "../../src/db/schema.ts";
 import type { Keyring } from "../../src/lib/crypto.ts";
 import { encryptCredentials } from "../../src/providers/credentials.ts";
 import { newId } from "../../src/lib/ids.ts";
@@ -11,9 +11,12 @@ import { newId } from "../../src/lib/ids.ts";
 export const DEV_USER_ID = "usr_developer0000001";
 export const DEV_TEAM_ID = "team_development00001";
 export const DEV_PROVIDER_ID = "cp_localcloud000001";
+/** Local development has no GitHub: the team holds an installation covering acme/web, so it can create a project on it. */
+export const DEV_INSTALLATION = { id: 1, repositoryId: 1, fullName: "acme/web" } as const;
 
 /**
- * The development user and team (with the local cloud as its cloud provider), created on first start, and an API token for them kept in a git-ignored file
+ * The development user and team (with the local cloud as its cloud provider and a GitHub App installation covering
+ * acme/web), created on first start, and an API token for them kept in a git-ignored file
  * (`.stagely/dev-token`) so every `npm run dev` can print it. Only ever run against the local database.
  */
 export async function seedDevelopment(db: Db, keyring: Keyring, tokenFile: string): Promise<{ token: string; created: boolean }> {
@@ -32,6 +35,14 @@ export async function seedDevelopment(db: Db, keyring: Keyring, tokenFile: strin
         region: "local",
         encryptedCredentials: await encryptCredentials(keyring, { id: DEV_PROVIDER_ID }, {}),
       })
+      .onConflictDoNothing(),
+    db
+      .insert(githubInstallations)
+      .values({ id: DEV_INSTALLATION.id, teamId: DEV_TEAM_ID, accountLogin: "acme", accountType: "Organization", repositorySelection: "selected" })
+      .onConflictDoNothing(),
+    db
+      .insert(githubInstallationRepositories)
+      .values({ installationId: DEV_INSTALLATION.id, repositoryId: DEV_INSTALLATION.repositoryId, fullName: DEV_INSTALLATION.fullName })
       .onConflictDoNothing(),
   ]);
   if (existsSync(tokenFile)) {

@@ -43,3 +43,15 @@ export function auditInsertWhere(db: Db, auth: Auth, entry: Omit<AuditEntry, "te
            ${entry.resourceId}, ${source.teamId}, ${source.projectId}, ${JSON.stringify(entry.metadata ?? {})}::jsonb
     ${source.from}`);
 }
+
+/**
+ * The audit row of a change GitHub made (an App installation's webhook): no Stagely actor; the GitHub account that
+ * acted goes in the metadata. Written only where `source` matches, like auditInsertWhere.
+ */
+export function auditGitHubChangeWhere(db: Db, entry: Omit<AuditEntry, "teamId" | "projectId">, source: { from: SQL; teamId: SQL; projectId: SQL }) {
+  return db.execute(sql`
+    INSERT INTO audit_logs (id, actor_id, actor_email, actor_ip, action, resource_type, resource_id, team_id, project_id, metadata)
+    SELECT ${newId("auditLog")}, NULL, NULL, NULL, ${entry.action}, ${entry.resourceType}, ${entry.resourceId},
+           ${source.teamId}, ${source.projectId}, ${JSON.stringify(entry.metadata ?? {})}::jsonb
+    ${source.from}`);
+}

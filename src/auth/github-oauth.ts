@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Config } from "../config.ts";
 import { hmacSha256Hex, randomHex, timingSafeEqual } from "../lib/crypto.ts";
 import { ApiError } from "../lib/errors.ts";
+import { nextLink } from "../pipeline/github/repo.ts";
 
 /** How long a sign-in may take between leaving for GitHub and coming back. */
 export const STATE_TTL_SECONDS = 600;
@@ -89,13 +90,20 @@ async function githubJson<T>(response: Response, schema: z.ZodType<T>, what: str
   return parsed.data;
 }
 
-/** Exchanges the callback's code, then reads the user and their verified primary email. */
-export async function fetchIdentity(app: GitHubOAuthApp, code: string): Promise<GitHubIdentity> {
+function userHeaders(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}`, Accept: "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "stagely" };
+}
+
+/**
+ * Exchanges an authorization code for the user's access token. `redirectUri` is where GitHub sent the code; `restart`
+ * tells the user where to begin again when the code is refused.
+ */
+export async function exchangeCode(app: GitHubOAuthApp, code: string, redirectUri: string, restart: string): Promise<string> {
   const exchange = await githubJson(
     await fetch(`${app.webUrl}/login/oauth/access_token`, {
       method: "POST",
       headers: { Accept: "application/json", "Content-Type": "application/json", "User-Agent": "stagely" },
-      body: JSON.stringify({ client_id: app.clientId, client_secret: app.clientSecret, code, redirect_uri: app.callbackUrl }),
+      body: JSON.stringify({ client_id: app.clientId, client_secret: app.clientSecret, code, redirect_uri: redirectUri }),
     }),
     tokenResponse,
     "the code exchange",
@@ -104,17 +112,38 @@ export async function fetchIdentity(app: GitHubOAuthApp, code: string): Promise<
     if (exchange.error === "incorrect_client_credentials" || exchange.error === "redirect_uri_mismatch") {
       throw new ApiError("SERVICE_UNAVAILABLE", `GitHub sign-in is misconfigured on this server (${exchange.error})`);
     }
-    throw new ApiError("UNAUTHORIZED", "GitHub did not accept this sign-in code (expired or already used); start again at /v1/auth/github");
+    throw new ApiError("UNAUTHORIZED", `GitHub did not accept this authorization code (expired or already used); ${restart}`);
   }
-  const headers = {
-    Authorization: `Bearer ${exchange.access_token}`,
-    Accept: "application/vnd.github+json",
-    "X-GitHub-Api-Version": "2022-11-28",
-    "User-Agent": "stagely",
-  };
+  return exchange.access_token;
+}
+
+/** The GitHub account behind a user access token. */
+export async function fetchGitHubUser(app: GitHubOAuthApp, token: string): Promise<{ id: number; login: string }> {
+  const user = await githubJson(await fetch(`${app.apiUrl}/user`, { headers: userHeaders(token) }), githubUser, "GET /user");
+  return { id: user.id, login: user.login };
+}
+
+const userInstallations = z.object({ installations: z.array(z.object({ id: z.number().int() })) });
+/** Pages of 100 read while looking for one installation (an account sees at most a few thousand). */
+const MAX_INSTALLATION_PAGES = 30;
+
+/** True when the user behind `token` can access this installation of the App (GET /user/installations, every page). */
+export async function userCanAccessInstallation(app: GitHubOAuthApp, token: string, installationId: number): Promise<boolean> {
+  for (let page = 1; page <= MAX_INSTALLATION_PAGES; page++) {
+    const response = await fetch(`${app.apiUrl}/user/installations?per_page=100&page=${page}`, { headers: userHeaders(token) });
+    const { installations } = await githubJson(response, userInstallations, "GET /user/installations");
+    if (installations.some((i) => i.id === installationId)) return true;
+    if (nextLink(response.headers.get("link")) === undefined) return false;
+  }
+  return false;
+}
+
+/** Exchanges the callback's code, then reads the user and their verified primary email. */
+export async function fetchIdentity(app: GitHubOAuthApp, code: string): Promise<GitHubIdentity> {
+  const token = await exchangeCode(app, code, app.callbackUrl, "start again at /v1/auth/github");
   const [user, emails] = await Promise.all([
-    fetch(`${app.apiUrl}/user`, { headers }).then((r) => githubJson(r, githubUser, "GET /user")),
-    fetch(`${app.apiUrl}/user/emails`, { headers }).then((r) => githubJson(r, githubEmails, "GET /user/emails")),
+    fetch(`${app.apiUrl}/user`, { headers: userHeaders(token) }).then((r) => githubJson(r, githubUser, "GET /user")),
+    fetch(`${app.apiUrl}/user/emails`, { headers: userHeaders(token) }).then((r) => githubJson(r, githubEmails, "GET /user/emails")),
   ]);
   const primary = emails.find((e) => e.primary && e.verified);
   if (!primary) throw new ApiError("UNPROCESSABLE", "your GitHub account has no verified primary email; verify one on GitHub and sign in again");

@@ -128,6 +128,55 @@ export const cloudProviders = pgTable(
   ],
 );
 
+export const installationAccountTypes = ["User", "Organization", "Enterprise"] as const;
+export const repositorySelections = ["all", "selected"] as const;
+
+/**
+ * GitHub App installations, keyed by GitHub's installation id. `team_id` is the one team that claimed it through the
+ * install flow (null until then, or after the team disconnected it); its webhooks and tokens serve only that team.
+ */
+export const githubInstallations = pgTable(
+  "github_installations",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey(),
+    teamId: text("team_id").references(() => teams.id, { onDelete: "set null" }),
+    accountLogin: text("account_login").notNull(),
+    accountType: text("account_type", { enum: installationAccountTypes }).notNull(),
+    repositorySelection: text("repository_selection", { enum: repositorySelections }).notNull(),
+    permissions: jsonb("permissions").$type<Record<string, string>>().notNull().default({}),
+    suspendedAt: tz("suspended_at"),
+    /** The Stagely user whose install (or re-install) claimed it for the team. */
+    claimedBy: text("claimed_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("github_installations_team_idx").on(t.teamId),
+    check("github_installations_account_type_valid", oneOf("account_type", installationAccountTypes)),
+    check("github_installations_repository_selection_valid", oneOf("repository_selection", repositorySelections)),
+  ],
+);
+
+/** The repositories an installation can access, as GitHub last told us (install flow and webhooks). */
+export const githubInstallationRepositories = pgTable(
+  "github_installation_repositories",
+  {
+    installationId: bigint("installation_id", { mode: "number" })
+      .notNull()
+      .references(() => githubInstallations.id, { onDelete: "cascade" }),
+    repositoryId: bigint("repository_id", { mode: "number" }).notNull(),
+    /** `owner/name`, lowercased (projects store `https://github.com/<full_name>`). */
+    fullName: text("full_name").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "github_installation_repositories_pkey", columns: [t.installationId, t.repositoryId] }),
+    index("github_installation_repositories_full_name_idx").on(t.fullName),
+    check("github_installation_repositories_full_name_lowercase", sql`${t.fullName} = lower(${t.fullName})`),
+  ],
+);
+
 export const projects = pgTable(
   "projects",
   {
@@ -147,7 +196,10 @@ export const projects = pgTable(
     previewTtlHours: integer("preview_ttl_hours").notNull().default(24),
     /** Set when a secret changes; ready environments deployed before it need a redeploy. */
     secretsChangedAt: tz("secrets_changed_at"),
-    /** The GitHub App installation that covers the repository, learned from its webhooks. */
+    /**
+     * The team's GitHub App installation that covers the repository: checked when the project names it, kept current by
+     * the install flow and webhooks, and checked again (still the team's, not suspended, still covering) before use.
+     */
     githubInstallationId: bigint("github_installation_id", { mode: "number" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -445,4 +497,6 @@ export const tablesWithUpdatedAt = [
   "agent_connections",
   "api_tokens",
   "pull_requests",
+  "github_installations",
+  "github_installation_repositories",
 ] as const;

@@ -6,13 +6,14 @@ import { ApiError } from "./errors.ts";
 
 /**
  * Why a conditional write matched no row, worked out only on that error path: the resource is not in any of
- * the caller's teams (404, whatever the truth), the caller's role is too low (403), or `conflict` applies (409).
+ * the caller's teams (404, whatever the truth), the caller's role is too low (403), or `conflict` applies (409, or
+ * its own `code`).
  * `teamOf` selects the resource's team id by its id.
  */
 export async function explainMiss(
   db: Db,
   auth: Auth,
-  options: { what: string; id: string; teamOf: SQL; minRole: Role; conflict?: { when: SQL; message: string } },
+  options: { what: string; id: string; teamOf: SQL; minRole: Role; conflict?: { when: SQL; message: string; code?: "CONFLICT" | "UNPROCESSABLE" } },
 ): Promise<ApiError> {
   const teamIds = auth.memberships.map((m) => m.teamId);
   if (teamIds.length === 0) return new ApiError("NOT_FOUND", `${options.what} ${options.id} not found`);
@@ -26,6 +27,6 @@ export async function explainMiss(
   if (!atLeast(membership.role, options.minRole)) {
     return new ApiError("FORBIDDEN", `this needs the ${options.minRole} role or higher in team ${membership.slug}; you are ${membership.role}`);
   }
-  if (options.conflict && row.conflict) return new ApiError("CONFLICT", options.conflict.message);
+  if (options.conflict && row.conflict) return new ApiError(options.conflict.code ?? "CONFLICT", options.conflict.message);
   return new ApiError("NOT_FOUND", `${options.what} ${options.id} not found`);
 }

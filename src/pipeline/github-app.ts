@@ -3,10 +3,12 @@ import type { Config } from "../config.ts";
 import { base64ToBytes, hmacSha256Hex, timingSafeEqual } from "../lib/crypto.ts";
 import { importAppPrivateKey, signAppJwt } from "./github/app-jwt.ts";
 import { errorFromResponse, GitHubError, isGitHubError } from "./github/errors.ts";
+import { installationObject, repositoryObject, type InstallationInfo, type InstallationRepository } from "./github/installation.ts";
 import { fullName, nextLink, repoPath, toRepoRef, type RepoInput, type RepoRef } from "./github/repo.ts";
 
 export { GitHubError, isGitHubError, type GitHubErrorKind } from "./github/errors.ts";
 export { toRepoRef, type RepoInput, type RepoRef } from "./github/repo.ts";
+export { installationObject, repositoryObject, type InstallationInfo, type InstallationRepository } from "./github/installation.ts";
 
 /**
  * The GitHub App client: App JWT → installation tokens (cached per installation) → the repository calls the preview
@@ -81,6 +83,8 @@ export const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 const INSTALLATION_CACHE_MS = 10 * 60_000;
 /** Comments read (100 per page) while looking for the marked one. */
 const MAX_COMMENT_PAGES = 30;
+/** Repositories read (100 per page) from one installation. */
+const MAX_REPOSITORY_PAGES = 100;
 /** GitHub's limit on a deployment status description. */
 const DESCRIPTION_LIMIT = 140;
 const COMMENT_LIMIT = 65_536;
@@ -88,6 +92,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 
 const installationSchema = z.object({ id: z.number().int().positive() });
 const tokenSchema = z.object({ token: z.string().min(1), expires_at: z.string() });
+const installationRepositoriesSchema = z.object({ repositories: z.array(repositoryObject) });
 const contentSchema = z.union([
   z.array(z.unknown()),
   z.object({ type: z.string(), encoding: z.string().nullish(), content: z.string().nullish() }),
@@ -193,6 +198,30 @@ export class GitHubApp {
     const { id } = parse(installationSchema, answer.data, `GET /repos/${fullName(ref)}/installation`);
     this.installations.set(key, { id, cachedAtMs: this.now() });
     return id;
+  }
+
+  /** GET /app/installations/{id}: the installation's account, repository selection, permissions and suspension. */
+  async getInstallation(installationId: number): Promise<InstallationInfo> {
+    if (!Number.isSafeInteger(installationId) || installationId <= 0) throw new GitHubError("invalid", "an installation id must be a positive integer");
+    const path = `/app/installations/${installationId}`;
+    const answer = await this.asApp("GET", path);
+    return parse(installationObject, answer.data, `GET ${path}`);
+  }
+
+  /** Every repository the installation can access (GET /installation/repositories, page by page). */
+  async installationRepositories(installationId: number): Promise<InstallationRepository[]> {
+    const what = "GET /installation/repositories";
+    const repositories: InstallationRepository[] = [];
+    let url: string | undefined = `${this.apiUrl}/installation/repositories?per_page=100`;
+    for (let page = 0; url !== undefined; page++) {
+      if (page === MAX_REPOSITORY_PAGES) {
+        throw new GitHubError("invalid", `the installation can access more than ${MAX_REPOSITORY_PAGES * 100} repositories; select fewer on GitHub`);
+      }
+      const answer = await this.asInstallationId(installationId, "GET", url);
+      repositories.push(...parse(installationRepositoriesSchema, answer.data, what).repositories);
+      url = this.sameOrigin(nextLink(answer.response.headers.get("link")), what);
+    }
+    return repositories;
   }
 
   /** An installation token with the installation's permissions, cached until 5 minutes before it expires. */
@@ -331,12 +360,17 @@ export class GitHubApp {
       const comments = parse(z.array(commentSchema), answer.data, what);
       const found = comments.find((c) => c.user?.type === "Bot" && c.body?.includes(marker));
       if (found) return found.id;
-      url = nextLink(answer.response.headers.get("link"));
-      if (url !== undefined && (!URL.canParse(url) || new URL(url).origin !== new URL(this.apiUrl).origin)) {
-        throw new GitHubError("transient", `GitHub sent a pagination link for ${what} to another host`);
-      }
+      url = this.sameOrigin(nextLink(answer.response.headers.get("link")), what);
     }
     return undefined;
+  }
+
+  /** A pagination link, refused when it leads away from the API's host (a token must never follow it there). */
+  private sameOrigin(url: string | undefined, what: string): string | undefined {
+    if (url !== undefined && (!URL.canParse(url) || new URL(url).origin !== new URL(this.apiUrl).origin)) {
+      throw new GitHubError("transient", `GitHub sent a pagination link for ${what} to another host`);
+    }
+    return url;
   }
 
   // ---- transport ----
@@ -399,8 +433,35 @@ export class GitHubApp {
   private async asInstallation(target: RepoRef, method: string, path: string, body: unknown, options: { notFoundIsNull: true }): Promise<Answer | null>;
   private async asInstallation(target: RepoRef, method: string, path: string, body?: unknown, options: { notFoundIsNull?: boolean } = {}): Promise<Answer | null> {
     const installationId = await this.installationId(target);
+    // The App was uninstalled (or reinstalled under a new id) since the lookup was cached: look it up again next time.
+    return this.asInstallationId(installationId, method, path, body, options, () => this.installations.delete(fullName(target).toLowerCase()));
+  }
+
+  private async asInstallationId(installationId: number, method: string, path: string, body?: unknown): Promise<Answer>;
+  private async asInstallationId(
+    installationId: number,
+    method: string,
+    path: string,
+    body: unknown,
+    options: { notFoundIsNull?: boolean },
+    forgetInstallation: () => void,
+  ): Promise<Answer | null>;
+  private async asInstallationId(
+    installationId: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { notFoundIsNull?: boolean } = {},
+    forgetInstallation?: () => void,
+  ): Promise<Answer | null> {
     for (let attempt = 1; ; attempt++) {
-      const token = await this.tokenFor(target, installationId);
+      let token: CachedToken;
+      try {
+        token = await this.cachedToken(installationId);
+      } catch (error) {
+        if (isGitHubError(error, "not_found")) forgetInstallation?.();
+        throw error;
+      }
       try {
         return await this.send(method, path, `Bearer ${token.token}`, body);
       } catch (error) {
@@ -411,16 +472,6 @@ export class GitHubApp {
         }
         throw error;
       }
-    }
-  }
-
-  private async tokenFor(target: RepoRef, installationId: number): Promise<CachedToken> {
-    try {
-      return await this.cachedToken(installationId);
-    } catch (error) {
-      // The App was uninstalled (or reinstalled under a new id) since the lookup was cached: look it up again next time.
-      if (isGitHubError(error, "not_found")) this.installations.delete(fullName(target).toLowerCase());
-      throw error;
     }
   }
 

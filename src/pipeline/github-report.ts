@@ -1,17 +1,22 @@
 import { eq } from "drizzle-orm";
 import { environments } from "../db/schema.ts";
+import { repositoryAccess } from "../installations/access.ts";
 import type { PipelineContext } from "./context.ts";
 import type { DeploymentState } from "./github-app.ts";
 import { inertCodeBlock, inertText } from "./github-text.ts";
-import { previewUrl, repoOf } from "./records.ts";
+import { previewUrl } from "./records.ts";
 
-const COMMENT_MARKER = "<!-- stagely:preview -->";
 /** GitHub's limit for a deployment status description. */
 const DESCRIPTION_CHARS = 140;
 
+/** Marks the one comment of a project on a pull request: two projects on one repository each keep their own. */
+export function commentMarker(projectId: string): string {
+  return `<!-- stagely:preview project=${projectId} -->`;
+}
+
 interface ReportTarget {
   environment: { id: string; prNumber: number; commitHash: string; subdomainHash: string; githubDeploymentId: number | null; githubCommentId: number | null };
-  project: { repoUrl: string };
+  project: { id: string; teamId: string; repoUrl: string; githubInstallationId: number | null };
 }
 
 /**
@@ -31,7 +36,12 @@ export interface ReportDetails {
 export async function reportToGitHub(ctx: PipelineContext, target: ReportTarget, state: DeploymentState, details: ReportDetails): Promise<void> {
   const github = ctx.github;
   if (!github) return;
-  const repo = repoOf(target.project.repoUrl);
+  const access = await repositoryAccess(ctx.db, target.project);
+  if (!access.ok) {
+    ctx.logger.warn("not reported to GitHub", { environment_id: target.environment.id, state, reason: access.reason });
+    return;
+  }
+  const repo = access.repo;
   const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
   const logUrl = details.runId ? `${ctx.config.PUBLIC_URL}/v1/runs/${details.runId}` : undefined;
   try {
@@ -62,7 +72,7 @@ export async function reportToGitHub(ctx: PipelineContext, target: ReportTarget,
       repo,
       target.environment.prNumber,
       `**Stagely** · ${headline}\n\n${details.message}${details.detail ? `\n\n${inertCodeBlock(details.detail)}` : ""}\n\nCommit \`${target.environment.commitHash.slice(0, 12)}\``,
-      COMMENT_MARKER,
+      commentMarker(target.project.id),
       { existingCommentId: target.environment.githubCommentId ?? undefined },
     );
     if (deploymentId !== target.environment.githubDeploymentId || comment.id !== target.environment.githubCommentId) {

@@ -9,7 +9,8 @@ import { buildJobFinishedEvent, environmentDeployReportedEvent } from "../agents
 export const pullRequestMessage = z.object({
   type: z.literal("github.pull_request"),
   delivery_id: z.string(),
-  installation_id: z.number().int().nullable(),
+  /** The App installation the webhook came through: only projects of the team that owns it are reached. */
+  installation_id: z.number().int().positive(),
   repository: z.string(),
   action: z.enum(["opened", "reopened", "synchronize", "closed"]),
   pr_number: z.number().int().positive(),

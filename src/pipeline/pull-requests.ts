@@ -28,7 +28,8 @@ export function recordPullRequestEvent(db: Db, event: PullRequestEvent) {
     .values({ projectId: event.projectId, prNumber: event.prNumber, state, headSha: event.headSha, headRef: event.headRef, isFork: event.isFork, lastEventAt: at })
     .onConflictDoUpdate({
       target: [pullRequests.projectId, pullRequests.prNumber],
-      set: { state, headSha: event.headSha, headRef: event.headRef, isFork: event.isFork, lastEventAt: at },
+      // is_fork is sticky: a pull request's head repository never changes, so true is never taken back.
+      set: { state, headSha: event.headSha, headRef: event.headRef, isFork: sql`${pullRequests.isFork} OR ${event.isFork}`, lastEventAt: at },
       setWhere: sql`${pullRequests.lastEventAt} < ${at.toISOString()}`,
     });
 }

@@ -26,6 +26,7 @@ export interface StartRunInput {
   prNumber: number;
   branch: string;
   commit: string;
+  /** From GitHub's data about the pull request's head repository, never from a user's request. */
   isFork: boolean;
   trigger: (typeof runTriggers)[number];
   triggeredBy: string | null;
@@ -70,7 +71,9 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
              ${project.cloudProviderId}, ${size}, ${input.region}, ${input.isFork}
        WHERE ${input.gate}
       ON CONFLICT (project_id, pr_number) WHERE status NOT IN ('terminated', 'reaped')
-      DO UPDATE SET branch_name = EXCLUDED.branch_name, commit_hash = EXCLUDED.commit_hash, is_fork = EXCLUDED.is_fork
+      DO UPDATE SET branch_name = EXCLUDED.branch_name, commit_hash = EXCLUDED.commit_hash,
+                    -- Sticky: once a fork's code ran here, the environment never counts as trusted again.
+                    is_fork = ${environments.isFork} OR EXCLUDED.is_fork
       RETURNING id`),
     db.execute<SupersededJob>(sql`
       WITH superseded AS (

@@ -1,13 +1,14 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { call, seedCloudProvider, seedProject, seedWorld } from "../../test/harness.ts";
+import { call, seedCloudProvider, seedInstallation, seedProject, seedWorld } from "../../test/harness.ts";
 import { db } from "../../test/db.ts";
 import { auditLogs, environments, projects } from "../db/schema.ts";
 import { newId, newSubdomainHash } from "../lib/ids.ts";
 
 describe("projects", () => {
-  it("creates a project from owner/name, normalising the repository URL and filling defaults", async () => {
+  it("creates a project from owner/name, normalising the repository URL, filling defaults and recording the installation", async () => {
     const w = await seedWorld();
+    const installation = await seedInstallation(w.team.id, ["acme/web"]);
     const provider = await seedCloudProvider(w.team.id);
     const created = await call("POST", `/v1/teams/${w.team.slug}/projects`, {
       token: w.admin.token,
@@ -24,6 +25,8 @@ describe("projects", () => {
       fork_previews: false,
       preview_ttl_hours: 24,
     });
+    const [row] = await db.select().from(projects).where(eq(projects.id, created.body.id));
+    expect(row!.githubInstallationId).toBe(installation.id);
     const [audit] = await db.select().from(auditLogs).where(eq(auditLogs.resourceId, created.body.id));
     expect(audit).toMatchObject({ action: "project.created", actorId: w.admin.id, teamId: w.team.id, projectId: created.body.id });
     expect((await call("POST", `/v1/teams/${w.team.slug}/projects`, { token: w.admin.token, body: { name: "Web App", repo_url: "acme/web" } })).status).toBe(409);
@@ -31,6 +34,7 @@ describe("projects", () => {
 
   it("refuses another team's cloud provider and bad input, creating nothing", async () => {
     const w = await seedWorld();
+    await seedInstallation(w.team.id, ["acme/x"]);
     const foreign = await seedCloudProvider(w.otherTeam.id);
     const count = async () => (await db.select().from(projects).where(eq(projects.teamId, w.team.id))).length;
     const crossTeam = await call("POST", `/v1/teams/${w.team.slug}/projects`, { token: w.owner.token, body: { name: "Cross", repo_url: "acme/x", cloud_provider_id: foreign.id } });
@@ -48,6 +52,41 @@ describe("projects", () => {
       expect(response.status, JSON.stringify(body)).toBe(400);
     }
     expect(await count()).toBe(0);
+  });
+
+  it("refuses a repository no installation of the team covers (another team's, a suspended one, none), with how to fix it", async () => {
+    const w = await seedWorld();
+    await seedInstallation(w.otherTeam.id, ["acme/theirs"]);
+    await seedInstallation(w.team.id, ["acme/paused"], { suspended: true });
+    await seedInstallation(null, ["acme/unclaimed"]);
+    for (const repo of ["acme/theirs", "acme/paused", "acme/unclaimed", "acme/nowhere"]) {
+      const refused = await call("POST", `/v1/teams/${w.team.slug}/projects`, { token: w.admin.token, body: { name: "Refused", repo_url: repo } });
+      expect(refused.status, repo).toBe(422);
+      expect(refused.body.error.message).toBe(
+        `repo_url: ${repo} is not covered by an active Stagely GitHub App installation of this team. Install the App on it (GET /v1/teams/${w.team.slug}/github/install-url gives the link); GET /v1/teams/${w.team.slug}/github/installations lists the repositories the team can use`,
+      );
+    }
+    expect(await db.select().from(projects).where(eq(projects.teamId, w.team.id))).toEqual([]);
+    expect(await db.select().from(auditLogs).where(eq(auditLogs.teamId, w.team.id))).toEqual([]);
+  });
+
+  it("moves a project to another repository only if an installation of the team covers it, and records that installation", async () => {
+    const w = await seedWorld();
+    const project = await seedProject(w.team.id);
+    await seedInstallation(w.otherTeam.id, ["acme/theirs"]);
+    const refused = await call("PATCH", `/v1/projects/${project.id}`, { token: w.admin.token, body: { repo_url: "acme/theirs", name: "Renamed" } });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.message).toMatch(/^repo_url: acme\/theirs is not covered by an active Stagely GitHub App installation of this team/);
+    const [unchanged] = await db.select().from(projects).where(eq(projects.id, project.id));
+    expect(unchanged).toMatchObject({ repoUrl: project.repoUrl, name: project.name, githubInstallationId: project.githubInstallationId });
+
+    const ours = await seedInstallation(w.team.id, ["acme/ours"]);
+    const moved = await call("PATCH", `/v1/projects/${project.id}`, { token: w.admin.token, body: { repo_url: "https://github.com/Acme/Ours" } });
+    expect(moved.status, moved.text).toBe(200);
+    expect(moved.body.repo_url).toBe("https://github.com/acme/ours");
+    const [row] = await db.select().from(projects).where(eq(projects.id, project.id));
+    expect(row!.githubInstallationId).toBe(ours.id);
+    expect((await call("PATCH", `/v1/projects/${project.id}`, { token: w.outsider.token, body: { repo_url: "acme/ours" } })).status).toBe(404);
   });
 
   it("updates settings, re-checking the cloud provider's team", async () => {

@@ -28,7 +28,7 @@ describe("POST /v1/webhooks/github", () => {
 
   it("queues a pull_request event once per delivery, in one database round trip", async () => {
     const deliveryId = crypto.randomUUID();
-    const payload = pullRequestPayload({ action: "opened", repo: "acme/nothing-here", number: 3, sha });
+    const payload = pullRequestPayload({ action: "opened", repo: "acme/nothing-here", number: 3, sha, installationId: 12345 });
     let first!: Awaited<ReturnType<typeof sendWebhook>>;
     expect(await countRoundTrips(async () => (first = await sendWebhook("pull_request", payload, { deliveryId })))).toBe(1);
     expect(first.status).toBe(202);
@@ -36,6 +36,14 @@ describe("POST /v1/webhooks/github", () => {
     const again = await sendWebhook("pull_request", payload, { deliveryId });
     expect(again.body).toEqual({ status: "duplicate" });
     expect(await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, deliveryId))).toHaveLength(1);
+  });
+
+  it("ignores a pull_request that names no App installation: no team's project may act on it", async () => {
+    const deliveryId = crypto.randomUUID();
+    const ignored = await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: "acme/web", number: 4, sha }), { deliveryId });
+    expect(ignored.status).toBe(202);
+    expect(ignored.body).toEqual({ status: "ignored", reason: "the payload names no GitHub App installation" });
+    expect(await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, deliveryId))).toEqual([]);
   });
 
   it("rejects a signed body that is not a pull_request payload with 4xx, not 500", async () => {

@@ -6,7 +6,7 @@ import { keyringFromConfig } from "../../src/lib/crypto.ts";
 import { providerFromRow } from "../../src/providers/factory.ts";
 import { db } from "../db.ts";
 import { fakeUrl } from "../fakes/urls.ts";
-import { call, seedTeam, seedUser } from "../harness.ts";
+import { call, seedInstallation, seedTeam, seedUser } from "../harness.ts";
 
 export const STAGELY_YAML = `version: 2
 builds:
@@ -39,8 +39,8 @@ async function fakeGitHub(path: string, body?: unknown) {
 }
 
 /**
- * A team with a project on the local cloud, its repository installed on the fake GitHub App with stagely.yaml and
- * docker-compose.yml at each commit.
+ * A team with a project on the local cloud, its repository covered by the team's installation of the fake GitHub App,
+ * with stagely.yaml and docker-compose.yml at each commit.
  */
 export async function previewProject(commits: string[], options: { yaml?: string; compose?: string; quota?: { environments?: number; builds?: number } } = {}) {
   const owner = await seedUser();
@@ -56,16 +56,17 @@ export async function previewProject(commits: string[], options: { yaml?: string
     body: { name: "local", provider_type: "local", region: "local", config: { endpoint: fakeUrl("local-cloud") } },
   });
   const repo = `acme/shop-${owner.id.slice(4, 12)}`;
+  const installation = await seedInstallation(team.id, [repo]);
   const project = await call("POST", `/v1/teams/${team.slug}/projects`, {
     token: owner.token,
     body: { name: "Shop", repo_url: repo, cloud_provider_id: provider.body.id },
   });
-  const installation = await fakeGitHub("/_fake/app/installations", { repositories: [repo] });
+  if (project.status !== 201) throw new Error(`project not created: ${project.text}`);
   for (const commit of commits) {
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: options.yaml ?? STAGELY_YAML });
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: options.compose ?? COMPOSE });
   }
-  return { owner, team, repo, projectId: project.body.id as string, providerId: provider.body.id as string, installationId: installation.id as number };
+  return { owner, team, repo, projectId: project.body.id as string, providerId: provider.body.id as string, installationId: installation.id };
 }
 
 export function deploymentsOf(repo: string) {

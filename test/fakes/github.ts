@@ -6,15 +6,20 @@ import { json, listen, readBody } from "./http.ts";
 /**
  * GitHub as the OAuth web flow, the REST API and a GitHub App see it.
  *
- * OAuth (login): like the real one, the token endpoint answers 200 with an `error` field for a wrong client secret or
- * a bad/reused code, and the API answers 401 "Bad credentials".
- *   POST /_fake/oauth/grant {user, emails, redirect_uri}  plays the user approving the app → {code}
+ * OAuth (sign-in, and the user authorization GitHub adds to an App's installation): like the real one, the token
+ * endpoint answers 200 with an `error` field for a wrong client secret or a bad/reused code, and the API answers 401
+ * "Bad credentials". A user token reads GET /user, GET /user/emails and GET /user/installations (the App's
+ * installations this user can access, paginated).
+ *   POST /_fake/oauth/grant {user, emails, redirect_uri, installations?: [id]}  plays the user approving the app
+ *        (`installations`: installations this GitHub user can access from now on) → {code}
  *
  * GitHub App: App endpoints need `Authorization: Bearer <JWT>` signed RS256 with the App's key (GITHUB_APP_ID, the key
  * from githubAppPrivateKey()), checked like GitHub does (signature, iss, iat not in the future, exp in the future and at
  * most 10 minutes ahead). Repository endpoints need an installation token (`Bearer` or `token`) of an installation
  * that covers the repository; a token minted for some repositories or permissions is held to them.
- *   GET  /app · GET /repos/{o}/{r}/installation · POST /app/installations/{id}/access_tokens
+ *   GET  /app · GET /app/installations/{id} · GET /repos/{o}/{r}/installation
+ *   POST /app/installations/{id}/access_tokens {repositories?|repository_ids?, permissions?}  (403 when suspended)
+ *   GET  /installation/repositories?per_page=&page=  (installation token; Link header)
  *   GET  /repos/{o}/{r}/contents/{path}?ref=   (ref defaults to main; files over 1 MB answer encoding "none")
  *   POST /repos/{o}/{r}/deployments             (each ref has a pending "ci/fake" status: leaving required_contexts
  *                                               out answers 409, as GitHub does while checks are pending)
@@ -23,8 +28,11 @@ import { json, listen, readBody } from "./http.ts";
  *
  * Test control (tests use their own repository names, so files running at the same time never meet):
  *   GET    /_fake/app/private-key                        → {app_id, private_key} (PKCS#1 PEM)
- *   POST   /_fake/app/installations {repositories: ["o/r"], permissions?, token_lifetime_seconds?} → {id}
+ *   POST   /_fake/app/installations {repositories: ["o/r"], permissions?, token_lifetime_seconds?, account_type?}
+ *          → {id, account, repositories: [{id, full_name}]} (the account is the first repository's owner)
  *   GET    /_fake/app/installations/{id}                 → {id, repositories, tokens_issued, token_requests}
+ *   PATCH  /_fake/app/installations/{id} {suspended?, repositories?}  suspends/unsuspends, or sets its repositories
+ *   DELETE /_fake/app/installations/{id}                 uninstalls the App (the installation is gone)
  *   DELETE /_fake/app/installations/{id}/tokens          revokes every token of the installation
  *   POST   /_fake/repos/{o}/{r}/files {ref?, path, content}     a file at a ref (default main)
  *   GET    /_fake/repos/{o}/{r}/deployments              → [{...deployment, request, statuses}]
@@ -94,6 +102,8 @@ const DEFAULT_PERMISSIONS: Record<string, Level> = { contents: "read", metadata:
 interface Installation {
   id: number;
   account: string;
+  accountType: "Organization" | "User";
+  suspendedAt: string | null;
   repositories: Set<string>;
   permissions: Record<string, string>;
   tokenLifetimeSeconds: number;
@@ -185,11 +195,25 @@ function blobSha(content: Buffer): string {
 
 const botUser = { login: `${GITHUB_APP_SLUG}[bot]`, id: 9_000_001, type: "Bot" };
 
+/** GitHub's page-based pagination: `per_page` (default 30, at most 100), `page`, and a Link header. */
+function paged<T>(all: T[], url: URL, base: string): { items: T[]; headers: Record<string, string> } {
+  const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get("per_page") ?? 30) || 30));
+  const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+  const last = Math.max(1, Math.ceil(all.length / perPage));
+  const link = (n: number) => `<${base}${url.pathname}?per_page=${perPage}&page=${n}>`;
+  const links: string[] = [];
+  if (page > 1) links.push(`${link(page - 1)}; rel="prev"`);
+  if (page < last) links.push(`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`);
+  if (page > 1) links.push(`${link(1)}; rel="first"`);
+  return { items: all.slice((page - 1) * perPage, page * perPage), headers: links.length ? { link: links.join(", ") } : {} };
+}
+
 function createAppApi() {
   const installations = new Map<number, Installation>();
   const tokens = new Map<string, Token>();
   const repos = new Map<string, Repo>();
   const failures: Failure[] = [];
+  const userInstallations = new Map<number, Set<number>>();
   const requests: { method: string; path: string; auth: string }[] = [];
   let nextInstallationId = 70_000_001;
   let nextRepoId = 500_001;
@@ -255,7 +279,7 @@ function createAppApi() {
   function installationJson(installation: Installation, base: string) {
     return {
       id: installation.id,
-      account: { login: installation.account, id: 100_000 + installation.id % 1000, type: "Organization" },
+      account: { login: installation.account, id: 100_000 + installation.id % 1000, type: installation.accountType },
       repository_selection: "selected",
       access_tokens_url: `${base}/app/installations/${installation.id}/access_tokens`,
       repositories_url: `${base}/installation/repositories`,
@@ -263,24 +287,50 @@ function createAppApi() {
       app_id: Number(GITHUB_APP_ID),
       app_slug: GITHUB_APP_SLUG,
       target_id: 100_000 + installation.id % 1000,
-      target_type: "Organization",
+      target_type: installation.accountType,
       permissions: installation.permissions,
       events: ["pull_request", "push"],
       created_at: installation.createdAt,
       updated_at: installation.createdAt,
       single_file_name: null,
-      suspended_by: null,
-      suspended_at: null,
+      suspended_by: installation.suspendedAt ? { login: installation.account, id: 100_000 + installation.id % 1000, type: "User" } : null,
+      suspended_at: installation.suspendedAt,
+    };
+  }
+
+  function repositoryJson(key: string, base: string) {
+    const repo = repos.get(key)!;
+    const owner = { login: repo.owner, id: 100_000 + repo.id % 1000, type: "Organization" };
+    return {
+      id: repo.id,
+      node_id: `R_${repo.id}`,
+      name: repo.name,
+      full_name: `${repo.owner}/${repo.name}`,
+      private: true,
+      owner,
+      html_url: `https://github.com/${repo.owner}/${repo.name}`,
+      url: `${base}/repos/${repo.owner}/${repo.name}`,
+      default_branch: "main",
     };
   }
 
   function mintToken(installation: Installation, body: unknown): Reply {
     installation.tokenRequests.push(body ?? null);
+    if (installation.suspendedAt) return reply(403, { message: "This installation has been suspended", documentation_url: DOCS, status: "403" });
     const request = isObject(body) ? body : {};
     let repositories: Set<string> | undefined;
     if (request.repositories !== undefined) {
       if (!Array.isArray(request.repositories) || request.repositories.some((r) => typeof r !== "string")) return validationFailed("Invalid request.\n\nFor 'properties/repositories', is not an array of strings.");
       repositories = new Set((request.repositories as string[]).map((name) => keyOf(installation.account, name)));
+    }
+    if (request.repository_ids !== undefined) {
+      if (!Array.isArray(request.repository_ids) || request.repository_ids.some((r) => !Number.isInteger(r))) return validationFailed("Invalid request.\n\nFor 'properties/repository_ids', is not an array of integers.");
+      const byId = new Map([...repos.entries()].map(([key, repo]) => [repo.id, key]));
+      repositories ??= new Set();
+      for (const id of request.repository_ids as number[]) repositories.add(byId.get(id) ?? `#${id}`);
+    }
+    if (repositories) {
+      if (repositories.size > 500) return validationFailed("Too many repositories: at most 500 may be selected.");
       if ([...repositories].some((key) => !installation.repositories.has(key))) {
         return validationFailed("There is at least one repository that does not exist or is not accessible to the parent installation.");
       }
@@ -469,17 +519,32 @@ function createAppApi() {
   }
 
   function listComments(repo: Repo, issue: number, url: URL, base: string): Reply {
-    const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get("per_page") ?? 30) || 30));
-    const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
-    const all = repo.comments.filter((c) => c.issue === issue);
-    const last = Math.max(1, Math.ceil(all.length / perPage));
-    const link = (n: number) => `<${base}${url.pathname}?per_page=${perPage}&page=${n}>`;
-    const links: string[] = [];
-    if (page > 1) links.push(`${link(page - 1)}; rel="prev"`);
-    if (page < last) links.push(`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`);
-    if (page > 1) links.push(`${link(1)}; rel="first"`);
-    const body = all.slice((page - 1) * perPage, page * perPage).map((c) => commentJson(repo, c, base));
-    return reply(200, body, links.length ? { link: links.join(", ") } : {});
+    const page = paged(repo.comments.filter((c) => c.issue === issue), url, base);
+    return reply(200, page.items.map((c) => commentJson(repo, c, base)), page.headers);
+  }
+
+  function listInstallationRepositories(authorization: string | undefined, url: URL, base: string): Reply {
+    const value = /^(?:Bearer|token) (\S+)$/.exec(authorization ?? "")?.[1];
+    const token = value ? tokens.get(value) : undefined;
+    if (!token || token.revoked || token.expiresAt <= Date.now()) return unauthorized("Bad credentials");
+    const installation = installations.get(token.installationId);
+    if (!installation) return unauthorized("Bad credentials");
+    const visible = [...installation.repositories].filter((key) => !token.repositories || token.repositories.has(key)).sort();
+    const page = paged(visible, url, base);
+    return reply(200, { total_count: visible.length, repository_selection: "selected", repositories: page.items.map((key) => repositoryJson(key, base)) }, page.headers);
+  }
+
+  /** The installations of this App a GitHub user can access (GET /user/installations with a user token). */
+  function listUserInstallations(userId: number, url: URL, base: string): Reply {
+    const visible = [...(userInstallations.get(userId) ?? [])].map((id) => installations.get(id)).filter((i): i is Installation => i !== undefined);
+    const page = paged(visible, url, base);
+    return reply(200, { total_count: visible.length, installations: page.items.map((i) => installationJson(i, base)) }, page.headers);
+  }
+
+  function grantInstallations(userId: number, ids: number[]): void {
+    const visible = userInstallations.get(userId) ?? new Set<number>();
+    for (const id of ids) visible.add(id);
+    userInstallations.set(userId, visible);
   }
 
   /** The GitHub App and repository API; undefined for a path it does not serve. */
@@ -487,7 +552,16 @@ function createAppApi() {
     const route = `${method} ${url.pathname}`;
     if (route === "GET /app") return checkJwt(authorization) ?? reply(200, appJson);
 
-    let m = /^GET \/repos\/([^/]+)\/([^/]+)\/installation$/.exec(route);
+    let m = /^GET \/app\/installations\/(\d+)$/.exec(route);
+    if (m) {
+      const denied = checkJwt(authorization);
+      if (denied) return denied;
+      const installation = installations.get(Number(m[1]));
+      return installation ? reply(200, installationJson(installation, base)) : notFound("https://docs.github.com/rest/apps/apps#get-an-installation-for-the-authenticated-app");
+    }
+    if (route === "GET /installation/repositories") return listInstallationRepositories(authorization, url, base);
+
+    m = /^GET \/repos\/([^/]+)\/([^/]+)\/installation$/.exec(route);
     if (m) {
       const denied = checkJwt(authorization);
       if (denied) return denied;
@@ -563,13 +637,34 @@ function createAppApi() {
       installations.set(id, {
         id,
         account: names[0]!.split("/")[0]!,
+        accountType: b.account_type === "User" ? "User" : "Organization",
+        suspendedAt: null,
         repositories: new Set(names.map((n) => n.toLowerCase())),
         permissions: isObject(b.permissions) ? (b.permissions as Record<string, string>) : { ...DEFAULT_PERMISSIONS },
         tokenLifetimeSeconds: typeof b.token_lifetime_seconds === "number" ? b.token_lifetime_seconds : 3600,
         tokenRequests: [],
         createdAt: isoSeconds(Date.now()),
       });
-      return reply(201, { id });
+      const created = installations.get(id)!;
+      return reply(201, { id, account: created.account, repositories: [...created.repositories].map((key) => ({ id: repos.get(key)!.id, full_name: key })) });
+    }
+
+    let changed = /^(PATCH|DELETE) \/_fake\/app\/installations\/(\d+)$/.exec(route);
+    if (changed) {
+      const installation = installations.get(Number(changed[2]));
+      if (!installation) return reply(404, { message: "no such installation" });
+      if (changed[1] === "DELETE") {
+        installations.delete(installation.id);
+        return reply(204);
+      }
+      const b = isObject(body) ? body : {};
+      if (typeof b.suspended === "boolean") installation.suspendedAt = b.suspended ? isoSeconds(Date.now()) : null;
+      if (Array.isArray(b.repositories)) {
+        const names = b.repositories.filter((r): r is string => typeof r === "string" && /^[^/\s]+\/[^/\s]+$/.test(r));
+        for (const name of names) repoFor(name.split("/")[0]!, name.split("/")[1]!);
+        installation.repositories = new Set(names.map((n) => n.toLowerCase()));
+      }
+      return reply(200, { id: installation.id, suspended_at: installation.suspendedAt, repositories: [...installation.repositories].map((key) => ({ id: repos.get(key)!.id, full_name: key })) });
     }
 
     let m = /^(GET) \/_fake\/app\/installations\/(\d+)$|^(DELETE) \/_fake\/app\/installations\/(\d+)\/tokens$/.exec(route);
@@ -648,7 +743,7 @@ function createAppApi() {
     requests.push({ method, path, auth: value.startsWith("eyJ") ? "jwt" : value ? "token" : "none" });
   }
 
-  return { api, admin, injectedFailure, record };
+  return { api, admin, injectedFailure, record, listUserInstallations, grantInstallations };
 }
 
 function send(res: ServerResponse, answer: Reply): void {
@@ -681,7 +776,8 @@ export const githubFake: FakeService = {
       const route = `${method} ${url.pathname}`;
 
       if (route === "POST /_fake/oauth/grant") {
-        const body = JSON.parse(await readBody(req)) as { user: GitHubUser; emails: Grant["emails"]; redirect_uri?: string };
+        const body = JSON.parse(await readBody(req)) as { user: GitHubUser; emails: Grant["emails"]; redirect_uri?: string; installations?: number[] };
+        if (Array.isArray(body.installations)) app.grantInstallations(body.user.id, body.installations);
         const code = randomBytes(10).toString("hex");
         grants.set(code, { user: body.user, emails: body.emails, redirectUri: body.redirect_uri, used: false });
         return json(res, 200, { code });
@@ -716,9 +812,13 @@ export const githubFake: FakeService = {
 
       const bearer = /^(?:Bearer|token) (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
       const grant = bearer ? accessTokens.get(bearer) : undefined;
-      if (route === "GET /user" || route === "GET /user/emails") {
+      if (route === "GET /user" || route === "GET /user/emails" || route === "GET /user/installations") {
         if (!grant) return json(res, 401, { message: "Bad credentials", documentation_url: DOCS, status: "401" });
         if (route === "GET /user/emails") return json(res, 200, grant.emails);
+        if (route === "GET /user/installations") {
+          app.record(method, `${url.pathname}${url.search}`, req.headers.authorization);
+          return send(res, app.listUserInstallations(grant.user.id, url, `http://${req.headers.host ?? "127.0.0.1"}`));
+        }
         return json(res, 200, { ...grant.user, type: "User", site_admin: false, html_url: `https://github.com/${grant.user.login}` });
       }
 

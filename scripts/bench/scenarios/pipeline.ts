@@ -3,7 +3,7 @@ import { startSimulatedAgent } from "../../agent-sim/agent.ts";
 import type { StartAgent } from "../../local-cloud/server.ts";
 import { generateToken } from "../../../src/auth/tokens.ts";
 import { getDb } from "../../../src/db/client.ts";
-import { apiTokens, teamMembers, teams, users } from "../../../src/db/schema.ts";
+import { apiTokens, githubInstallationRepositories, githubInstallations, teamMembers, teams, users } from "../../../src/db/schema.ts";
 import { hmacSha256Hex } from "../../../src/lib/crypto.ts";
 import { newId } from "../../../src/lib/ids.ts";
 import { GITHUB_WEBHOOK_SECRET } from "../../../test/fakes/github.ts";
@@ -75,8 +75,13 @@ export function pipelineScenario(buildReceived: Map<string, number>, prs: number
         config: { endpoint: target.localCloudUrl },
       });
       const repo = "bench/app";
-      const project = await api("POST", "/v1/teams/pipeline-bench/projects", token.token, { name: "App", repo_url: repo, cloud_provider_id: provider.id });
+      // The App installed on the repository and connected to the team, as the install flow leaves it.
       const installation = await fake("/_fake/app/installations", { repositories: [repo] });
+      await db.batch([
+        db.insert(githubInstallations).values({ id: installation.id, teamId, accountLogin: "bench", accountType: "Organization", repositorySelection: "selected" }),
+        db.insert(githubInstallationRepositories).values({ installationId: installation.id, repositoryId: installation.repositories[0].id, fullName: repo }),
+      ]);
+      const project = await api("POST", "/v1/teams/pipeline-bench/projects", token.token, { name: "App", repo_url: repo, cloud_provider_id: provider.id });
       const commit = "c".repeat(40);
       await fake(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: STAGELY_YAML });
       await fake(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: COMPOSE });

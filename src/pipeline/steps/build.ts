@@ -6,7 +6,9 @@ import { isProviderError } from "../../providers/errors.ts";
 import { providerFromRow } from "../../providers/factory.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireAgents, retireBuilders, scheduleTeam, terminateVms } from "../effects.ts";
+import { isGitHubError } from "../github-app.ts";
 import { reportToGitHub } from "../github-report.ts";
+import { repositoryAccess } from "../../installations/access.ts";
 import { loadEnvironment, loadJob, repoOf } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { settleBuildJob } from "../transitions.ts";
@@ -24,6 +26,11 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     await failJob(ctx, jobId, "the job's cloud provider was removed");
     return;
   }
+  const cloneToken = await mintCloneToken(ctx, project);
+  if (!cloneToken.ok) {
+    await failJob(ctx, jobId, `could not get a token to clone the repository: ${cloneToken.reason}`);
+    return;
+  }
 
   if (job.agentId) await retireAgents(ctx, [job.agentId], "replaced by a new provisioning attempt");
   const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "builder", buildJobId: jobId });
@@ -38,7 +45,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       repo_url: `${project.repoUrl}.git`,
       commit_hash: run.commitHash,
       branch: environment.branchName,
-      clone_token: ctx.github ? (await ctx.github.cloneToken(repoOf(project.repoUrl))).token : null,
+      clone_token: cloneToken.token,
     },
     build_config: {
       context_path: job.contextPath,
@@ -80,6 +87,22 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       await failJob(ctx, jobId, `could not create the builder VM: ${error.message}`);
       return;
     }
+    throw error;
+  }
+}
+
+/**
+ * A read-only token for the project's one repository, minted by the installation its team owns. Null without a
+ * GitHub App on this server; a reason when the installation no longer serves the project. Transient GitHub errors throw.
+ */
+async function mintCloneToken(ctx: PipelineContext, project: Parameters<typeof repositoryAccess>[1]): Promise<{ ok: true; token: string | null } | { ok: false; reason: string }> {
+  if (!ctx.github) return { ok: true, token: null };
+  const access = await repositoryAccess(ctx.db, project);
+  if (!access.ok) return access;
+  try {
+    return { ok: true, token: (await ctx.github.cloneToken(access.repo)).token };
+  } catch (error) {
+    if (isGitHubError(error) && !error.retryable) return { ok: false, reason: error.message };
     throw error;
   }
 }

@@ -1,13 +1,14 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { cloudProviders, environments, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { repositoryAccess } from "../../installations/access.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
-import { isGitHubError } from "../github-app.ts";
+import { isGitHubError, type RepoRef } from "../github-app.ts";
 import { reportToGitHub } from "../github-report.ts";
 import type { PullRequestMessage } from "../messages.ts";
 import { eventIsCurrent, isStale, recordPullRequestEvent, type PullRequestEvent } from "../pull-requests.ts";
-import { loadEnvironment, previewUrl, repoOf } from "../records.ts";
+import { loadEnvironment, previewUrl } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
 import { buildJobsOf, parseStagelyYaml } from "../stagely-yaml.ts";
@@ -16,13 +17,17 @@ import { teardownEffects } from "./teardown.ts";
 
 type Project = typeof projects.$inferSelect;
 
-/** A pull_request webhook, for every active project of the repository. */
+/**
+ * A pull_request webhook, for the active projects of the repository in the team that owns the installation it came
+ * through (one query): another team's project on the same repository never hears of it.
+ */
 export async function handlePullRequest(ctx: PipelineContext, message: PullRequestMessage): Promise<void> {
   const matching = await ctx.db
-    .select()
+    .select({ project: projects })
     .from(projects)
+    .innerJoin(githubInstallations, and(eq(githubInstallations.teamId, projects.teamId), eq(githubInstallations.id, message.installation_id)))
     .where(and(eq(projects.repoUrl, `https://github.com/${message.repository.toLowerCase()}`), eq(projects.isActive, true)));
-  for (const project of matching) await handleForProject(ctx, message, project);
+  for (const { project } of matching) await handleForProject(ctx, message, project);
 }
 
 async function handleForProject(ctx: PipelineContext, message: PullRequestMessage, project: Project): Promise<void> {
@@ -35,8 +40,10 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     isFork: message.is_fork,
     updatedAt: message.updated_at,
   };
-  if (message.installation_id !== null && project.githubInstallationId !== message.installation_id) {
+  if (project.githubInstallationId !== message.installation_id) {
+    // The team re-installed the App (a new installation id) and GitHub says it covers the repository.
     await ctx.db.update(projects).set({ githubInstallationId: message.installation_id }).where(eq(projects.id, project.id));
+    project = { ...project, githubInstallationId: message.installation_id };
   }
 
   if (message.action === "closed") {
@@ -97,9 +104,9 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
 type FileRead = { ok: true; text: string | null } | { ok: false; error: string };
 
 /** A file of the repository at a commit (null when absent). GitHub errors that retrying cannot fix are answers; others throw. */
-async function readRepositoryFile(ctx: PipelineContext, project: Project, path: string, commit: string): Promise<FileRead> {
+async function readRepositoryFile(ctx: PipelineContext, repo: RepoRef, path: string, commit: string): Promise<FileRead> {
   try {
-    return { ok: true, text: await ctx.github!.getFileContent(repoOf(project.repoUrl), path, commit) };
+    return { ok: true, text: await ctx.github!.getFileContent(repo, path, commit) };
   } catch (error) {
     if (isGitHubError(error) && !error.retryable) return { ok: false, error: `${path} could not be read: ${error.message}` };
     throw error;
@@ -107,9 +114,9 @@ async function readRepositoryFile(ctx: PipelineContext, project: Project, path: 
 }
 
 /** The first compose file found at the repository root, parsed; its text is what the deploy sends. */
-async function readComposeFile(ctx: PipelineContext, project: Project, commit: string): Promise<{ ok: true; file: ComposeFile; text: string } | { ok: false; errors: string[] }> {
+async function readComposeFile(ctx: PipelineContext, repo: RepoRef, commit: string): Promise<{ ok: true; file: ComposeFile; text: string } | { ok: false; errors: string[] }> {
   for (const name of COMPOSE_FILE_NAMES) {
-    const read = await readRepositoryFile(ctx, project, name, commit);
+    const read = await readRepositoryFile(ctx, repo, name, commit);
     if (!read.ok) return { ok: false, errors: [read.error] };
     if (read.text === null) continue;
     const parsed = parseComposeFile(read.text, name);
@@ -131,10 +138,12 @@ export async function planRun(
 ): Promise<RunPlan> {
   if (!hasProvider) return { ok: false, error: "the project has no cloud provider: set cloud_provider_id on the project" };
   if (!ctx.github) return { ok: false, error: "this Stagely server has no GitHub App configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)" };
-  const stagelyYaml = await readRepositoryFile(ctx, project, "stagely.yaml", at.commit);
+  const access = await repositoryAccess(ctx.db, project);
+  if (!access.ok) return { ok: false, error: access.reason };
+  const stagelyYaml = await readRepositoryFile(ctx, access.repo, "stagely.yaml", at.commit);
   if (!stagelyYaml.ok) return { ok: false, error: stagelyYaml.error };
   if (stagelyYaml.text === null) return { ok: false, error: `stagely.yaml: not found at the repository root at commit ${at.commit.slice(0, 12)}` };
-  const compose = await readComposeFile(ctx, project, at.commit);
+  const compose = await readComposeFile(ctx, access.repo, at.commit);
   const parsed = parseStagelyYaml(stagelyYaml.text, {
     defaultPreviewSize: project.defaultPreviewSize,
     variables: {

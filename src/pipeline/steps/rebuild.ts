@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { cloudProviders, environments, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
+import { cloudProviders, environments, liveEnvironmentStatuses, projects, pullRequests } from "../../db/schema.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
@@ -12,10 +12,22 @@ import { planRun } from "./pull-request.ts";
 type RunRequested = Extract<PipelineMessage, { type: "run.requested" }>;
 type PreviewRequested = Extract<PipelineMessage, { type: "preview.requested" }>;
 
-/** `preview.requested`: a preview made through the API for a branch and commit, like an opened pull request. */
+/**
+ * `preview.requested`: a preview of a pull request's head made through the API, like an opened pull request. Whether
+ * its code comes from a fork is what GitHub said about the pull request (recorded from its webhooks), never the request.
+ */
 export async function handlePreviewRequested(ctx: PipelineContext, message: PreviewRequested): Promise<void> {
-  const [project] = await ctx.db.select().from(projects).where(eq(projects.id, message.project_id));
-  if (!project) return;
+  const [found] = await ctx.db
+    .select({ project: projects, pullRequest: pullRequests })
+    .from(projects)
+    .innerJoin(pullRequests, and(eq(pullRequests.projectId, projects.id), eq(pullRequests.prNumber, message.pr_number)))
+    .where(eq(projects.id, message.project_id));
+  if (!found || found.pullRequest.state !== "open") return;
+  const { project, pullRequest } = found;
+  if (pullRequest.isFork && !project.forkPreviews) {
+    ctx.logger.info("preview of a fork's pull request not made (the project does not build forks)", { project_id: project.id, pr_number: message.pr_number });
+    return;
+  }
   const [existing] = await ctx.db
     .select({ subdomainHash: environments.subdomainHash })
     .from(environments)
@@ -29,7 +41,7 @@ export async function handlePreviewRequested(ctx: PipelineContext, message: Prev
     prNumber: message.pr_number,
     branch: message.branch,
     commit: message.commit_hash,
-    isFork: false,
+    isFork: pullRequest.isFork,
     trigger: "manual_rebuild",
     triggeredBy: message.triggered_by,
     dedupeKey: message.dedupe_key,

@@ -1,9 +1,11 @@
+import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { dbOf } from "../../app-env.ts";
-import { auditInsert } from "../../audit/record.ts";
+import { auditInsertWhere } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { projects } from "../../db/schema.ts";
+import { coveringInstallation, notCoveredMessage } from "../../installations/access.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -13,7 +15,7 @@ import { projectConflict, projectFields, projectSchema, toApiProject } from "../
 export const createProject = defineRoute({
   method: "post",
   path: "/v1/teams/:team/projects",
-  summary: "Connect a GitHub repository as a project",
+  summary: "Connect a GitHub repository as a project (one the team's GitHub App installations cover)",
   tag: "projects",
   access: { kind: "team", minRole: "admin", resource: "team" },
   params: teamParams,
@@ -44,34 +46,27 @@ export const createProject = defineRoute({
     }
     const db = dbOf(c);
     const id = newId("project");
+    // Written only when one of the team's installations covers the repository; the project records which.
+    const installation = coveringInstallation(membership.teamId, body.repo_url);
     try {
-      const [[project]] = await db.batch([
-        db
-          .insert(projects)
-          .values({
-            id,
-            teamId: membership.teamId,
-            slug: projectSlug,
-            name: body.name,
-            repoUrl: body.repo_url,
-            defaultBranch: body.default_branch,
-            defaultPreviewSize: body.default_preview_size,
-            cloudProviderId: body.cloud_provider_id,
-            config: body.config,
-            forkPreviews: body.fork_previews,
-            previewTtlHours: body.preview_ttl_hours,
-          })
-          .returning(),
-        auditInsert(db, auth, {
-          action: "project.created",
-          resourceType: "project",
-          resourceId: id,
-          teamId: membership.teamId,
-          projectId: id,
-          metadata: { slug: projectSlug, repo_url: body.repo_url },
-        }),
+      const [, , [project]] = await db.batch([
+        db.execute(sql`
+          INSERT INTO ${projects} (id, team_id, slug, name, repo_url, default_branch, default_preview_size, cloud_provider_id, config,
+                                   fork_previews, preview_ttl_hours, github_installation_id)
+          SELECT ${id}, ${membership.teamId}, ${projectSlug}, ${body.name}, ${body.repo_url}, ${body.default_branch}, ${body.default_preview_size},
+                 ${body.cloud_provider_id}, ${JSON.stringify(body.config)}::jsonb, ${body.fork_previews}, ${body.preview_ttl_hours}, installation.id
+            FROM (SELECT ${installation} AS id) AS installation
+           WHERE installation.id IS NOT NULL`),
+        auditInsertWhere(
+          db,
+          auth,
+          { action: "project.created", resourceType: "project", resourceId: id, metadata: { slug: projectSlug, repo_url: body.repo_url } },
+          { from: sql`FROM ${projects} WHERE ${projects.id} = ${id}`, teamId: sql`${projects.teamId}`, projectId: sql`${projects.id}` },
+        ),
+        db.select().from(projects).where(eq(projects.id, id)),
       ]);
-      return c.json(toApiProject(project!), 201);
+      if (!project) throw new ApiError("UNPROCESSABLE", notCoveredMessage(body.repo_url, params.team));
+      return c.json(toApiProject(project), 201);
     } catch (error) {
       const conflict = projectConflict(databaseErrorOf(error)?.constraint, { slug: projectSlug });
       if (conflict) throw new ApiError(conflict.code, conflict.message);

@@ -5,6 +5,7 @@ import { auditInsertWhere } from "../../audit/record.ts";
 import { teamIdsWithRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { projects } from "../../db/schema.ts";
+import { coveringInstallation, notCoveredMessage } from "../../installations/access.ts";
 import { explainMiss } from "../../lib/access.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -37,7 +38,13 @@ export const updateProject = defineRoute({
   async handler(c, { params, body }) {
     const auth = c.get("auth");
     const db = dbOf(c);
-    const writable = and(eq(projects.id, params.id), inArray(projects.teamId, teamIdsWithRole(auth, "admin")));
+    // A new repository must be covered by one of the team's installations, which the project then records.
+    const installation = body.repo_url === undefined ? undefined : coveringInstallation(sql`${projects.teamId}`, body.repo_url);
+    const writable = and(
+      eq(projects.id, params.id),
+      inArray(projects.teamId, teamIdsWithRole(auth, "admin")),
+      installation ? sql`${installation} IS NOT NULL` : undefined,
+    );
     try {
       const [, [project]] = await db.batch([
         auditInsertWhere(
@@ -59,12 +66,23 @@ export const updateProject = defineRoute({
             isActive: body.is_active,
             forkPreviews: body.fork_previews,
             previewTtlHours: body.preview_ttl_hours,
+            githubInstallationId: installation ? sql`${installation}` : undefined,
           })
           .where(writable)
           .returning(),
       ]);
       if (!project) {
-        throw await explainMiss(db, auth, { what: "project", id: params.id, teamOf: sql`SELECT team_id FROM ${projects} WHERE id = ${params.id}`, minRole: "admin" });
+        throw await explainMiss(db, auth, {
+          what: "project",
+          id: params.id,
+          teamOf: sql`SELECT team_id FROM ${projects} WHERE id = ${params.id}`,
+          minRole: "admin",
+          conflict: body.repo_url === undefined ? undefined : {
+            when: sql`${coveringInstallation(sql`owner.team_id`, body.repo_url)} IS NULL`,
+            code: "UNPROCESSABLE",
+            message: notCoveredMessage(body.repo_url, "{team}"),
+          },
+        });
       }
       return c.json(toApiProject(project));
     } catch (error) {

@@ -2,7 +2,7 @@ import { and, eq, inArray, isNull, notExists, sql } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";
-import { environments, liveEnvironmentStatuses, projects, teams } from "../../db/schema.ts";
+import { environments, githubInstallations, liveEnvironmentStatuses, projects, teams } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { teamParams } from "../../lib/schemas.ts";
@@ -33,6 +33,9 @@ export const deleteTeam = defineRoute({
         { from: sql`FROM ${teams} WHERE ${deletable}`, teamId: sql`${teams.id}`, projectId: sql`NULL` },
       ),
       db.update(teams).set({ deletedAt: new Date() }).where(deletable).returning({ id: teams.id }),
+      // A deleted team holds no GitHub App installation: another team may claim it.
+      db.execute(sql`UPDATE ${githubInstallations} SET team_id = NULL
+                      WHERE team_id = ${membership.teamId} AND EXISTS (SELECT 1 FROM ${teams} WHERE id = ${membership.teamId} AND deleted_at IS NOT NULL)`),
     ]);
     if (deleted.length === 0) throw new ApiError("CONFLICT", "the team still has live preview environments; delete them first");
     return c.body(null, 204);
