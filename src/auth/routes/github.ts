@@ -18,7 +18,7 @@ export const startGitHubLogin = defineRoute({
   path: "/v1/auth/github",
   summary: "Start signing in with GitHub (redirects to GitHub)",
   tag: "auth",
-  access: { kind: "public" },
+  access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
   status: 302,
   async handler(c) {
     const app = oauthApp(configOf(c));
@@ -39,7 +39,7 @@ export const finishGitHubLogin = defineRoute({
   path: "/v1/auth/github/callback",
   summary: "GitHub sends the user back here; answers with a session token",
   tag: "auth",
-  access: { kind: "public" },
+  access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
   query: z.object({
     code: z.string().min(1).max(200).optional(),
     state: z.string().min(1).max(300),
