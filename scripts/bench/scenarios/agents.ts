@@ -28,7 +28,7 @@ const quiet = () => {};
 async function createAgent(target: BenchTarget, role: "builder" | "preview"): Promise<DevAgent> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${target.apiToken}` },
     body: JSON.stringify({ role }),
   });
   if (response.status !== 201) throw new Error(`POST /v1/dev/agents answered ${response.status}: ${await response.text()}`);
@@ -38,14 +38,15 @@ async function createAgent(target: BenchTarget, role: "builder" | "preview"): Pr
 async function sendCommand(target: BenchTarget, agentId: string, command: Record<string, unknown>): Promise<void> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}/commands`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${target.apiToken}` },
     body: JSON.stringify(command),
   });
   if (response.status !== 202) throw new Error(`command answered ${response.status}: ${await response.text()}`);
 }
 
 async function agentState(target: BenchTarget, agentId: string): Promise<{ log_inserts: number; log_lines_stored: number }> {
-  return (await (await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}`)).json()) as { log_inserts: number; log_lines_stored: number };
+  const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}`, { headers: { authorization: `Bearer ${target.apiToken}` } });
+  return (await response.json()) as { log_inserts: number; log_lines_stored: number };
 }
 
 /** Resolves on the first message from Core that `match` accepts. */
