@@ -44,10 +44,38 @@ export async function sha256Hex(input: string | Uint8Array<ArrayBuffer>): Promis
   return bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
 }
 
-export async function hmacSha256Hex(secret: string, message: string | Uint8Array<ArrayBuffer>): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+/** HMAC-SHA256 with a secret string (a webhook secret) or an HMAC key (one derived with deriveKey). */
+export async function hmacSha256Hex(secret: string | CryptoKey, message: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const key =
+    typeof secret === "string" ? await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]) : secret;
   const data = typeof message === "string" ? encoder.encode(message) : message;
   return bytesToHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, data)));
+}
+
+/** HKDF-SHA-256 (RFC 5869): `length` bytes from input key material, an optional salt and `info`. */
+export async function hkdfSha256(
+  inputKey: Uint8Array<ArrayBuffer>,
+  info: string | Uint8Array<ArrayBuffer>,
+  length: number,
+  salt: Uint8Array<ArrayBuffer> = new Uint8Array(0),
+): Promise<Uint8Array<ArrayBuffer>> {
+  const material = await crypto.subtle.importKey("raw", inputKey, "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt, info: typeof info === "string" ? encoder.encode(info) : info },
+    material,
+    length * 8,
+  );
+  return new Uint8Array(bits);
+}
+
+/**
+ * An HMAC-SHA256 key for one purpose, derived from the master key (ENCRYPTION_KEY, hex) with HKDF. Each purpose
+ * names itself in `info`, so the keys are independent of each other and of the master key, and none of them
+ * reveals it.
+ */
+export async function deriveHmacKey(masterKeyHex: string, info: string): Promise<CryptoKey> {
+  const raw = await hkdfSha256(hexToBytes(masterKeyHex), info, 32);
+  return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 }
 
 /** Compares two strings in time that depends only on their lengths. */
