@@ -24,6 +24,12 @@ describe("Keyring", () => {
     for (const vector of goVectors) expect(await keyring.decrypt(vector.stored, "ignored for legacy values")).toBe(vector.plaintext);
   });
 
+  it("refuses the Go format once told to, and still reads versioned values", async () => {
+    const keyring = await Keyring.create({ id: "k1", hex: GO_KEY }, [], { refuseLegacy: true });
+    for (const vector of goVectors) await expect(keyring.decrypt(vector.stored, "")).rejects.toMatchObject({ reason: "legacy_refused" });
+    expect(await keyring.decrypt(versionedVector.stored, versionedVector.aad)).toBe(versionedVector.plaintext);
+  });
+
   it("decrypts an independently produced versioned value with its associated data", async () => {
     const keyring = await Keyring.create({ id: "k1", hex: GO_KEY });
     expect(await keyring.decrypt(versionedVector.stored, versionedVector.aad)).toBe(versionedVector.plaintext);
