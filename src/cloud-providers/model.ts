@@ -30,7 +30,7 @@ export const typedProvider = z.discriminatedUnion("provider_type", [
   z.object({ provider_type: z.literal("local"), credentials: credentialSchemas.local.default({}), config: providerConfig("local").default({}) }),
 ]);
 
-/** 422 naming the fields a production server refuses (the local cloud, endpoint and URL overrides); nothing elsewhere. */
+/** On a production server, a 422 naming what it refuses (the local cloud, endpoint and URL overrides); other stages allow them. */
 export function assertAllowedOnThisServer(config: Pick<Config, "STAGELY_ENV">, providerType: string, providerConfig: Record<string, unknown>): void {
   if (config.STAGELY_ENV !== "production") return;
   const issues = refusedInProduction(providerType, providerConfig);

@@ -33,7 +33,7 @@ export function unstorableTextIssues(value: unknown, root: string): FieldIssue[]
   // Paths are built only for the few strings reported: each visit knows its parent, not its whole path.
   const pathOf = (visit: Visit): string => {
     const keys: string[] = [];
-    for (let at: Visit | null = visit; at?.key != null; at = at.parent) keys.push(at.key);
+    for (let at: Visit | null = visit; at && at.key !== null; at = at.parent) keys.push(at.key);
     return keys.length ? keys.reverse().join(".") : root;
   };
   const issues: FieldIssue[] = [];
