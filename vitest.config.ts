@@ -61,6 +61,8 @@ export default defineConfig({
             };
           }),
         ],
+        // The development routes (/v1/dev/*), which wrangler.toml [define] leaves out of deployed bundles.
+        define: { STAGELY_DEV_ROUTES: "true" },
         test: {
           name: "workers",
           globalSetup: ["./test/global-setup.ts"],

@@ -64,7 +64,8 @@ step("starting the local cloud (simulated VMs whose agents dial this API) ...");
 const cloud = await startLocalCloud({ log: (line) => console.log(`[local-cloud] ${line}`) });
 
 // Its own process group, so stopping reaches wrangler's workerd children too.
-const wrangler = spawn("npx", ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(apiPort)], {
+// STAGELY_DEV_ROUTES: the development routes (/v1/dev/*, used by `npm run agent:sim -- --dev`), left out of deploys.
+const wrangler = spawn("npx", ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(apiPort), "--define", "STAGELY_DEV_ROUTES:true"], {
   cwd: root,
   stdio: "inherit",
   detached: true,

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env.ts";
-import { devAgentRoutes } from "./agents/dev-routes.ts";
+import { developmentRoutes } from "./agents/dev-routes.ts";
 import { agentRoutes } from "./agents/routes.ts";
 import { listAuditLogs } from "./audit/routes.ts";
 import { authRoutes } from "./auth/index.ts";
@@ -33,9 +33,12 @@ const app = new Hono<AppEnv>()
   .route("/", healthRoutes)
   .route("/", docsRoutes)
   .route("/", agentRoutes)
-  .route("/", devAgentRoutes)
   .notFound(handleNotFound)
   .onError(handleError);
+
+// Only in builds that define STAGELY_DEV_ROUTES (npm run dev, the benchmarks, the tests); wrangler.toml [define] leaves
+// them out of what `wrangler deploy` bundles.
+if (typeof STAGELY_DEV_ROUTES !== "undefined" && STAGELY_DEV_ROUTES) app.route("/", developmentRoutes());
 
 mountRoutes(app, [
   ...authRoutes,

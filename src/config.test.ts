@@ -47,6 +47,13 @@ describe("parseConfig", () => {
     expect(String(new ConfigError(problems).message)).not.toContain("topsecretpw");
   });
 
+  it("reads ENCRYPTION_REFUSE_LEGACY as a boolean, off unless set to true", () => {
+    expect(parseConfig(valid).ENCRYPTION_REFUSE_LEGACY).toBe(false);
+    expect(parseConfig({ ...valid, ENCRYPTION_REFUSE_LEGACY: "true" }).ENCRYPTION_REFUSE_LEGACY).toBe(true);
+    expect(parseConfig({ ...valid, ENCRYPTION_REFUSE_LEGACY: "false" }).ENCRYPTION_REFUSE_LEGACY).toBe(false);
+    expect(problemsOf({ ...valid, ENCRYPTION_REFUSE_LEGACY: "yes" })).toEqual(['ENCRYPTION_REFUSE_LEGACY must be "true" or "false"']);
+  });
+
   it("parses retired keys for rotation and rejects malformed entries", () => {
     const config = parseConfig({ ...valid, ENCRYPTION_KEY_ID: "k2", ENCRYPTION_OLD_KEYS: `k1:${"cd".repeat(32)}, k0:${"ef".repeat(32)}` });
     expect(config.ENCRYPTION_OLD_KEYS).toEqual([

@@ -49,6 +49,14 @@ export const configSchema = z.object({
   ENCRYPTION_KEY: hexKey,
   ENCRYPTION_KEY_ID: keyId.default("k1"),
   ENCRYPTION_OLD_KEYS: oldKeys.default([]),
+  /**
+   * Refuse values in the Go core's legacy format (no key id, no associated data). Turn on once
+   * `npm run secrets:rotate` reports none left.
+   */
+  ENCRYPTION_REFUSE_LEGACY: z
+    .enum(["true", "false", ""], { message: 'must be "true" or "false"' })
+    .default("false")
+    .transform((value) => value === "true"),
   /** Where users and agents reach this API (agents dial `<PUBLIC_URL>/v1/agent/connect`). */
   PUBLIC_URL: httpUrl.default("http://127.0.0.1:8787"),
   /** Previews are served at https://<subdomain_hash>.<PREVIEW_DOMAIN>. */

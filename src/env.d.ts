@@ -11,3 +11,6 @@ interface Env extends StagelySecrets {}
 declare namespace Cloudflare {
   interface Env extends StagelySecrets {}
 }
+
+/** Build-time constant (wrangler.toml [define], `wrangler dev --define`, vitest.config.ts): mount /v1/dev/* routes. */
+declare const STAGELY_DEV_ROUTES: boolean;

@@ -30,18 +30,21 @@ export interface SeededUser {
   id: string;
   email: string;
   token: string;
+  githubLogin: string;
 }
 
-/** `githubId` links the user to that GitHub account (as signing in with GitHub does). */
-export async function seedUser(options: { email?: string; name?: string; githubId?: number } = {}): Promise<SeededUser> {
+/** A user with an API token. `githubId` links the user to that GitHub account (as signing in with GitHub does);
+ * `emailVerified` as GitHub sign-in would set it (seeded users have not signed in). */
+export async function seedUser(options: { email?: string; name?: string; githubId?: number; emailVerified?: boolean } = {}): Promise<SeededUser> {
   const id = newId("user");
   const email = options.email ?? `${id}@example.test`;
+  const githubLogin = `gh-${id.slice(4)}`;
   const token = await generateToken("api");
   await db.batch([
-    db.insert(users).values({ id, email, name: options.name ?? "Test User", githubLogin: `gh-${id.slice(4)}`, githubId: options.githubId }),
+    db.insert(users).values({ id, email, name: options.name ?? "Test User", githubLogin, githubId: options.githubId, emailVerified: options.emailVerified ?? false }),
     db.insert(apiTokens).values({ id: newId("token"), userId: id, kind: "api", name: "test", tokenHash: token.hash, tokenHint: token.hint }),
   ]);
-  return { id, email, token: token.token };
+  return { id, email, token: token.token, githubLogin };
 }
 
 export interface SeededTeam {

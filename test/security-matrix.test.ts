@@ -2,10 +2,12 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import "../src/app.ts";
 import { atLeast, type Role } from "../src/auth/roles.ts";
-import { auditLogs, environments, pullRequests, teamMembers } from "../src/db/schema.ts";
+import { generateToken } from "../src/auth/tokens.ts";
+import { apiTokens, auditLogs, environments, pullRequests, teamInvitations, teamMembers } from "../src/db/schema.ts";
+import { newId } from "../src/lib/ids.ts";
 import { registeredRoutes, type RouteDefinition } from "../src/lib/route.ts";
 import { countRoundTrips, db, waitForQuiet } from "./db.ts";
-import { call, seedCloudProvider, seedInstallation, seedPipeline, seedProject, seedSecret, seedUser, seedWorld, type SeededUser } from "./harness.ts";
+import { call, seedCloudProvider, seedInstallation, seedPipeline, seedProject, seedSecret, seedTeam, seedUser, seedWorld } from "./harness.ts";
 
 // Every registered route, checked against its declared access: no token → 401, another team → 404, a role below
 // the minimum → 403 (and nothing written), the minimum role → success within the round-trip budget. A new route
@@ -15,7 +17,6 @@ const roles: Role[] = ["viewer", "member", "admin", "owner"];
 
 /** Routes allowed more than auth + one query/batch, and why (reported in the closing note too). */
 const roundTripExceptions: Record<string, { max: number; why: string }> = {
-  "POST /v1/teams/:team/members": { max: 3, why: "looks the user up by email or GitHub login before inserting" },
   "PATCH /v1/secrets/:id": { max: 3, why: "reads the secret's project, key and scope to seal the new value to them" },
   "POST /v1/cloud-providers/:id/validate": { max: 3, why: "reads the stored credentials, calls the cloud, then records the outcome" },
   "GET /v1/jobs/:id/logs": { max: 3, why: "checks the job's team, then reads the page of lines" },
@@ -39,7 +40,8 @@ async function world() {
   const w = await seedWorld();
   const target = await seedUser();
   await db.insert(teamMembers).values({ teamId: w.team.id, userId: target.id, role: "member" });
-  await seedUser({ email: `invitee-${target.id}@example.test` });
+  const invitationId = newId("invitation");
+  await db.insert(teamInvitations).values({ id: invitationId, teamId: w.team.id, githubLogin: "matrix-invitee", role: "member", invitedBy: w.owner.id, expiresAt: new Date(Date.now() + 86_400_000) });
   const provider = await seedCloudProvider(w.team.id);
   const project = await seedProject(w.team.id, { cloudProviderId: provider.id });
   // The repository of POST /v1/teams/:team/projects's example, and one more installation to disconnect.
@@ -59,7 +61,7 @@ async function world() {
   // In a project of its own, so the project under test has no live preview (which would block deleting it).
   const { environment, run, job } = await seedPipeline((await seedProject(w.team.id)).id);
   leaks.push(w.owner.token, w.admin.token, w.member.token, w.viewer.token, w.outsider.token, target.token, secretValue, "hcloud-seeded-token-0123456789abcdef");
-  return { ...w, target, provider, project, secret, environment, run, job, installation };
+  return { ...w, target, provider, project, secret, environment, run, job, installation, invitationId };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -79,15 +81,12 @@ function pathFor(route: RouteDefinition, w: World): string {
     if (name === "team") return w.team.slug;
     if (name === "user") return w.target.id;
     if (name === "installation") return String(w.installation.id);
+    if (name === "invitation") return w.invitationId;
     if (name === "id" && idFor) return idFor;
     throw new Error(`the matrix has no fixture for :${name} of ${route.method.toUpperCase()} ${route.path}; add one`);
   });
 }
 
-function bodyFor(route: RouteDefinition, w: World): unknown {
-  if (route.path === "/v1/teams/:team/members" && route.method === "post") return { email: `invitee-${w.target.id}@example.test`, role: "member" };
-  return route.example;
-}
 
 const auditCount = async (teamId: string) => (await db.select().from(auditLogs).where(eq(auditLogs.teamId, teamId))).length;
 
@@ -103,7 +102,7 @@ describe("every team route enforces its declared access", () => {
     it(name, async () => {
       const w = await world();
       const path = pathFor(route, w);
-      const body = bodyFor(route, w);
+      const body = route.example;
       const audits = await auditCount(w.team.id);
 
       const anonymous = await call(route.method, path, { body });
@@ -134,52 +133,61 @@ describe("every team route enforces its declared access", () => {
   }
 });
 
-/** A path of a signed-in route for `owner`'s own things: its `:id` is one of the owner's API tokens. */
-async function userPathFor(route: RouteDefinition, owner: SeededUser): Promise<string> {
-  if (!route.path.includes(":")) return route.path;
-  if (route.path !== "/v1/tokens/:id") throw new Error(`the matrix has no fixture for ${route.method.toUpperCase()} ${route.path}; add one`);
-  const created = await call("POST", "/v1/tokens", { token: owner.token, body: { name: "matrix" } });
-  return route.path.replace(":id", created.body.id);
+/** A signed-in user with something of their own behind every `:id` of the user routes, and a stranger. */
+async function userWorld() {
+  const [user, stranger] = [await seedUser(), await seedUser()];
+  const inviter = await seedUser();
+  const team = await seedTeam([{ user: inviter, role: "owner" }]);
+  const token = await generateToken("api");
+  const tokenId = newId("token");
+  const invitationId = newId("invitation");
+  await db.batch([
+    db.insert(apiTokens).values({ id: tokenId, userId: user.id, kind: "api", name: "second", tokenHash: token.hash, tokenHint: token.hint }),
+    db.insert(teamInvitations).values({ id: invitationId, teamId: team.id, githubLogin: user.githubLogin, role: "member", invitedBy: inviter.id, expiresAt: new Date(Date.now() + 86_400_000) }),
+  ]);
+  leaks.push(user.token, stranger.token, inviter.token, token.token);
+  return { user, stranger, tokenId, invitationId };
 }
 
-function userBodyFor(route: RouteDefinition, caller: SeededUser): unknown {
-  if (route.path === "/v1/teams" && route.method === "post") return { name: "Matrix", slug: `matrix-${caller.id.slice(4)}` };
-  return route.example;
+function userPathFor(route: RouteDefinition, w: Awaited<ReturnType<typeof userWorld>>): string {
+  return route.path.replace(/:([a-z_]+)/g, (_, name: string) => {
+    if (name === "id" && route.path.startsWith("/v1/tokens/")) return w.tokenId;
+    if (name === "id" && route.path.startsWith("/v1/invitations/")) return w.invitationId;
+    throw new Error(`the matrix has no fixture for :${name} of ${route.method.toUpperCase()} ${route.path}; add one`);
+  });
 }
 
-const auditsBy = async (userId: string) => (await db.select().from(auditLogs).where(eq(auditLogs.actorId, userId))).length;
+const auditCountBy = async (actorId: string) => (await db.select().from(auditLogs).where(eq(auditLogs.actorId, actorId))).length;
 
-describe("every signed-in route serves its caller, and only the caller's own things", () => {
-  it("has routes to check", () => expect(userRoutes.length).toBeGreaterThan(3));
+describe("every signed-in route: no token → 401, someone else's resource → 404, your own → success", () => {
+  it("has routes to check", () => expect(userRoutes.length).toBeGreaterThanOrEqual(9));
 
   for (const route of userRoutes) {
     const name = `${route.method.toUpperCase()} ${route.path}`;
     it(name, async () => {
-      const [caller, other] = await Promise.all([seedUser(), seedUser()]);
-      leaks.push(caller.token, other.token);
-      const path = await userPathFor(route, caller);
-      const body = userBodyFor(route, caller);
-
-      const anonymous = await call(route.method, path, { body });
+      const w = await userWorld();
+      const path = userPathFor(route, w);
+      const anonymous = await call(route.method, path, { body: route.example });
       expect(anonymous.status, `${name} without a token`).toBe(401);
       expect(anonymous.headers.get("www-authenticate")).toContain("Bearer");
 
-      if (path !== route.path) {
-        const audits = await auditsBy(other.id);
-        const foreign = await call(route.method, path, { token: other.token, body });
-        expect(foreign.status, `${name} on another user's ${path}: ${foreign.text}`).toBe(404);
-        expect(await auditsBy(other.id), `${name}: a refused call wrote nothing`).toBe(audits);
+      if (route.params) {
+        const audits = await auditCountBy(w.stranger.id);
+        const stranger = await call(route.method, path, { token: w.stranger.token, body: route.example });
+        expect(stranger.status, `${name} on someone else's: ${stranger.text}`).toBe(404);
+        expect(await auditCountBy(w.stranger.id), `${name}: a refused call wrote nothing`).toBe(audits);
+        seen.push(stranger.text);
       }
 
-      await call("GET", "/v1/me", { token: caller.token });
+      const audits = await auditCountBy(w.user.id);
+      await call("GET", "/v1/me", { token: w.user.token });
       await waitForQuiet();
-      const audits = await auditsBy(caller.id);
       let allowed!: Awaited<ReturnType<typeof call>>;
-      const trips = await countRoundTrips(async () => (allowed = await call(route.method, path, { token: caller.token, body })));
+      const trips = await countRoundTrips(async () => (allowed = await call(route.method, path, { token: w.user.token, body: route.example })));
       expect(allowed.status, `${name}: ${allowed.text}`).toBeLessThan(300);
       expect(trips, `${name}: database round trips`).toBeLessThanOrEqual(roundTripExceptions[name]?.max ?? 2);
-      if (route.method !== "get") expect(await auditsBy(caller.id), `${name} writes an audit row`).toBeGreaterThan(audits);
-      seen.push(allowed.text, anonymous.text);
+      if (route.method !== "get") expect(await auditCountBy(w.user.id), `${name} writes an audit row`).toBeGreaterThan(audits);
+      seen.push(anonymous.text, allowed.text);
     });
   }
 });

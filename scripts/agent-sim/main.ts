@@ -3,13 +3,17 @@
 // Runs one simulated agent against Core (see scripts/agent-sim/agent.ts and docs/agent-protocol.md).
 //   --core-url URL          Core's base URL (default http://127.0.0.1:8787, what `npm run dev` serves)
 //   --token TOKEN           the agent token; better: STAGELY_AGENT_TOKEN in the environment (arguments show in `ps`)
-//   --dev builder|preview   development only: create an agent with POST /v1/dev/agents instead of passing a token
+//   --dev builder|preview   development only: create an agent with POST /v1/dev/agents instead of passing a token;
+//                           authenticates with STAGELY_TOKEN (a user's API token), else the one `npm run dev` keeps
+//                           in .stagely/dev-token
 //   --secret KEY=VALUE      with --dev: a project secret (repeatable), to watch it being masked in the logs
 //   --build                 with --dev builder: queue a BUILD for the agent's job right away
 //   --speed N               1 = realistic pace (default), 10 = ten times faster, 0 = as fast as possible
 //   --lines-per-build N     log lines per build (default 200)
 //   --fail-builds           builds fail with exit code 2
 //   --heartbeat-interval S  override the interval Core announces
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startSimulatedAgent } from "./agent.ts";
 
@@ -29,6 +33,14 @@ const { values } = parseArgs({
 
 const coreUrl = values["core-url"].replace(/\/+$/, "");
 const say = (line: string) => console.log(`[agent-sim] ${line}`);
+const devTokenFile = join(import.meta.dirname, "..", "..", ".stagely", "dev-token");
+
+/** The development routes take a signed-in user's API token. */
+function devHeaders(): Record<string, string> {
+  const token = process.env.STAGELY_TOKEN ?? (existsSync(devTokenFile) ? readFileSync(devTokenFile, "utf8").trim() : undefined);
+  if (!token) throw new Error(`--dev needs a user's API token: set STAGELY_TOKEN, or run \`npm run dev\` once (it writes ${devTokenFile})`);
+  return { "content-type": "application/json", authorization: `Bearer ${token}` };
+}
 
 async function devAgent(role: string): Promise<{ token: string; agentId: string; jobId: string | null }> {
   if (role !== "builder" && role !== "preview") throw new Error("--dev takes builder or preview");
@@ -41,21 +53,26 @@ async function devAgent(role: string): Promise<{ token: string; agentId: string;
   );
   const response = await fetch(`${coreUrl}/v1/dev/agents`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: devHeaders(),
     body: JSON.stringify({ role, secrets }),
   });
-  if (response.status === 404) throw new Error("POST /v1/dev/agents is not available: Core must run with STAGELY_ENV=development or test");
+  if (response.status === 404) {
+    throw new Error("POST /v1/dev/agents is not available: Core must be `npm run dev` (STAGELY_ENV=development, built with STAGELY_DEV_ROUTES)");
+  }
+  if (response.status === 401) throw new Error("POST /v1/dev/agents refused the API token (STAGELY_TOKEN or .stagely/dev-token): use a valid one");
   if (!response.ok) throw new Error(`POST /v1/dev/agents answered ${response.status}: ${await response.text()}`);
   const body = (await response.json()) as { agent_id: string; token: string; build_job_id: string | null; environment_id: string };
   say(`created ${role} agent ${body.agent_id} (${body.build_job_id ? `build job ${body.build_job_id}` : `environment ${body.environment_id}`})`);
-  say(`send it a command: curl -X POST ${coreUrl}/v1/dev/agents/${body.agent_id}/commands -H 'content-type: application/json' -d '<BUILD|DEPLOY|TERMINATE JSON>'`);
+  say(
+    `send it a command: curl -X POST ${coreUrl}/v1/dev/agents/${body.agent_id}/commands -H "Authorization: Bearer $STAGELY_TOKEN" -H 'content-type: application/json' -d '<BUILD|DEPLOY|TERMINATE JSON>'`,
+  );
   return { token: body.token, agentId: body.agent_id, jobId: body.build_job_id };
 }
 
 async function queueBuild(agentId: string, jobId: string): Promise<void> {
   const response = await fetch(`${coreUrl}/v1/dev/agents/${agentId}/commands`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: devHeaders(),
     body: JSON.stringify({
       type: "BUILD",
       job_id: jobId,

@@ -2,9 +2,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Server } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { generateToken } from "../../src/auth/tokens.ts";
 import { getDb, getSql, type Db } from "../../src/db/client.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";
+import { apiTokens, users } from "../../src/db/schema.ts";
 import { randomHex } from "../../src/lib/crypto.ts";
+import { newId } from "../../src/lib/ids.ts";
 import { GITHUB_APP_ID, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
 import { startLocalCloud, type StartAgent } from "../local-cloud/server.ts";
 import { startLocalDatabase, type BackendKind, type LocalDatabase } from "../local-db/index.ts";
@@ -20,6 +23,8 @@ const root = join(import.meta.dirname, "..", "..");
 export interface Stack {
   apiUrl: string;
   apiPort: number;
+  /** An API token of a user of the stack's own (the development routes, /v1/dev/*, require one). */
+  apiToken: string;
   database: string;
   db: Db;
   local: LocalDatabase;
@@ -66,6 +71,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const database = "stagely_stack";
     await local.server.backend.createDatabase(database);
     await applyMigrations(getSql(local.databaseUrl(database)), await loadMigrations());
+    const db = getDb(local.databaseUrl(database));
+    const userId = newId("user");
+    const apiToken = await generateToken("api");
+    await db.batch([
+      db.insert(users).values({ id: userId, email: `${userId}@stack.test`, name: "Stack" }),
+      db.insert(apiTokens).values({ id: newId("token"), userId, kind: "api", name: "stack", tokenHash: apiToken.hash, tokenHint: apiToken.hint }),
+    ]);
 
     let githubUrl: string | null = null;
     if (options.github !== false) {
@@ -106,7 +118,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const wrangler: ChildProcess = spawn(
       "npx",
       ["--no-install", "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(apiPort), "--inspector-port", String(await freePort()),
-        "--env-file", "/dev/null", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+        "--env-file", "/dev/null", "--define", "STAGELY_DEV_ROUTES:true", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
       { cwd: root, stdio: "ignore", detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
     );
     stops.push(async () => {
@@ -128,8 +140,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     return {
       apiUrl,
       apiPort,
+      apiToken: apiToken.token,
       database,
-      db: getDb(local.databaseUrl(database)),
+      db,
       local,
       githubUrl,
       localCloudUrl,

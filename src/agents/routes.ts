@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { limitPerIp } from "../auth/rate-limit.ts";
 import { ApiError } from "../lib/errors.ts";
 import { agentStub } from "./issue-token.ts";
 import { agentIdOfToken, bearerToken } from "./tokens.ts";
@@ -7,9 +8,9 @@ import { agentIdOfToken, bearerToken } from "./tokens.ts";
 /**
  * `GET /v1/agent/connect`: the agent's WebSocket. The token names its agent, so the upgrade goes straight to that
  * agent's Durable Object, which checks the token's hash and accepts the socket: no database query. A refused
- * connect is a 401 and no upgrade.
+ * connect is a 401 and no upgrade. Connects are rate-limited per client IP, before any Durable Object is woken.
  */
-export const agentRoutes = new Hono<AppEnv>().get("/v1/agent/connect", async (c) => {
+export const agentRoutes = new Hono<AppEnv>().get("/v1/agent/connect", limitPerIp("AGENT_CONNECT_RATE_LIMITER"), async (c) => {
   const agentId = agentIdOfToken(bearerToken(c.req.header("Authorization")) ?? "");
   if (!agentId) throw unauthorized();
   const response = await agentStub(c.env, agentId).fetch(c.req.raw);

@@ -5,7 +5,7 @@ import { requireTeamRole } from "../auth/roles.ts";
 import { auditLogs } from "../db/schema.ts";
 import { keyset, pageQuery, pageSchema } from "../lib/pagination.ts";
 import { defineRoute } from "../lib/route.ts";
-import { iso, teamParams, timestamp } from "../lib/schemas.ts";
+import { iso, teamParams, timestamp, timestampInput } from "../lib/schemas.ts";
 
 export const auditLogSchema = z.object({
   id: z.string(),
@@ -33,8 +33,8 @@ export const listAuditLogs = defineRoute({
     resource_type: z.string().max(50).optional(),
     resource_id: z.string().max(64).optional(),
     actor_id: z.string().max(64).optional(),
-    since: z.iso.datetime({ offset: true }).optional().describe("inclusive"),
-    until: z.iso.datetime({ offset: true }).optional().describe("exclusive"),
+    since: timestampInput.optional().describe("inclusive"),
+    until: timestampInput.optional().describe("exclusive"),
   }),
   response: pageSchema(auditLogSchema),
   async handler(c, { params, query }) {

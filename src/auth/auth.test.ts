@@ -5,7 +5,8 @@ import { call, seedTeam, seedUser } from "../../test/harness.ts";
 import { db } from "../../test/db.ts";
 import { fakeUrl } from "../../test/fakes/urls.ts";
 import { apiTokens, auditLogs, users } from "../db/schema.ts";
-import { hmacSha256Hex } from "../lib/crypto.ts";
+import { deriveHmacKey, hmacSha256Hex } from "../lib/crypto.ts";
+import { STATE_KEY_INFO } from "./github-oauth.ts";
 
 const callbackUrl = "https://stagely.test/v1/auth/github/callback";
 let githubIds = 1000;
@@ -99,7 +100,8 @@ describe("GitHub sign-in", () => {
 
     const nonce = "ab".repeat(16);
     const past = Math.floor(Date.now() / 1000) - 1;
-    const expired = `${nonce}.${past}.${await hmacSha256Hex(`oauth-state:${env.ENCRYPTION_KEY}`, `${nonce}.${past}`)}`;
+    const stateKey = await deriveHmacKey(env.ENCRYPTION_KEY, STATE_KEY_INFO);
+    const expired = `${nonce}.${past}.${await hmacSha256Hex(stateKey, `${nonce}.${past}`)}`;
     const late = await call("GET", `/v1/auth/github/callback?code=${code}&state=${expired}`, { headers: { Cookie: `stagely_oauth_state=${nonce}` } });
     expect(late.status).toBe(401);
     expect(late.body.error.message).toMatch(/took too long/);
@@ -107,6 +109,20 @@ describe("GitHub sign-in", () => {
     const unverified = await signIn({ id: githubIds++, login: "unverified" }, [{ email: "u@example.test", primary: true, verified: false, visibility: null }]);
     expect(unverified.status).toBe(422);
     expect(await sessions()).toBe(before);
+  });
+
+  it("signs states with a key derived by HKDF, not with a string made from the encryption key", async () => {
+    const nonce = "cd".repeat(16);
+    const expires = Math.floor(Date.now() / 1000) + 300;
+    const code = await approve({ id: githubIds++, login: "derived" });
+    const signedWith = async (key: CryptoKey | string) => `${nonce}.${expires}.${await hmacSha256Hex(key, `${nonce}.${expires}`)}`;
+    const callback = async (state: string) => call("GET", `/v1/auth/github/callback?code=${code}&state=${state}`, { headers: { Cookie: `stagely_oauth_state=${nonce}` } });
+
+    const oldDerivation = await callback(await signedWith(`oauth-state:${env.ENCRYPTION_KEY}`));
+    expect(oldDerivation.status).toBe(401);
+    expect(oldDerivation.body.error.message).toMatch(/invalid sign-in state/);
+    const derived = await callback(await signedWith(await deriveHmacKey(env.ENCRYPTION_KEY, STATE_KEY_INFO)));
+    expect(derived.status, derived.text).toBe(200);
   });
 
   it("reports a wrong client secret as a server misconfiguration, without echoing the secret", async () => {

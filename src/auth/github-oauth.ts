@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Config } from "../config.ts";
-import { hmacSha256Hex, randomHex, timingSafeEqual } from "../lib/crypto.ts";
+import { deriveHmacKey, hmacSha256Hex, randomHex, timingSafeEqual } from "../lib/crypto.ts";
 import { ApiError } from "../lib/errors.ts";
 import { nextLink } from "../pipeline/github/repo.ts";
 
@@ -8,18 +8,29 @@ import { nextLink } from "../pipeline/github/repo.ts";
 export const STATE_TTL_SECONDS = 600;
 export const STATE_COOKIE = "stagely_oauth_state";
 
+/** HKDF `info` of the key that signs sign-in states: a key of its own, so no extra secret has to be configured. */
+export const STATE_KEY_INFO = "stagely/oauth-state/v1";
+
 export interface GitHubOAuthApp {
   clientId: string;
   clientSecret: string;
   webUrl: string;
   apiUrl: string;
   callbackUrl: string;
-  stateKey: string;
+  stateKey: CryptoKey;
 }
 
-export function oauthApp(config: Config): GitHubOAuthApp {
+const stateKeys = new WeakMap<Config, Promise<CryptoKey>>();
+
+export async function oauthApp(config: Config): Promise<GitHubOAuthApp> {
   if (!config.GITHUB_CLIENT_ID || !config.GITHUB_CLIENT_SECRET) {
     throw new ApiError("SERVICE_UNAVAILABLE", "GitHub sign-in is not configured on this server (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET)");
+  }
+  let stateKey = stateKeys.get(config);
+  if (!stateKey) {
+    // States live minutes: a new derivation needs no compatibility with states signed under an older one.
+    stateKey = deriveHmacKey(config.ENCRYPTION_KEY, STATE_KEY_INFO);
+    stateKeys.set(config, stateKey);
   }
   return {
     clientId: config.GITHUB_CLIENT_ID,
@@ -27,8 +38,7 @@ export function oauthApp(config: Config): GitHubOAuthApp {
     webUrl: config.GITHUB_WEB_URL,
     apiUrl: config.GITHUB_API_URL,
     callbackUrl: `${config.PUBLIC_URL}/v1/auth/github/callback`,
-    // A key of its own, derived from the encryption key, so no extra secret has to be configured.
-    stateKey: `oauth-state:${config.ENCRYPTION_KEY}`,
+    stateKey: await stateKey,
   };
 }
 

@@ -1,22 +1,43 @@
 import { z } from "zod";
 import type { cloudProviders } from "../db/schema.ts";
+import type { Config } from "../config.ts";
+import { ApiError } from "../lib/errors.ts";
 import { credentialSchemas } from "../providers/credentials.ts";
-import { supportedProviderTypes } from "../providers/types.ts";
+import { providerConfigSchemas, refusedInProduction } from "../providers/factory.ts";
+import { supportedProviderTypes, type SupportedProviderType } from "../providers/types.ts";
 import { idOf, iso, timestamp } from "../lib/schemas.ts";
+
+const withinSize = (config: unknown) => JSON.stringify(config).length <= 16_384;
 
 export const providerFields = {
   name: z.string().trim().min(1).max(100),
   region: z.string().trim().min(1).max(50).regex(/^[a-z0-9-]+$/, "must be a region name like eu-west-1, fra1 or nbg1"),
-  config: z.record(z.string(), z.unknown()).refine((v) => JSON.stringify(v).length <= 16_384, "must be at most 16 KiB of JSON"),
+  /** Any object; checked against the stored provider type's config schema by the route (PATCH does not resend the type). */
+  config: z.record(z.string(), z.unknown()).refine(withinSize, "must be at most 16 KiB of JSON"),
 };
 
-/** Provider type and the credentials it needs, validated together. */
-export const typedCredentials = z.discriminatedUnion("provider_type", [
-  z.object({ provider_type: z.literal("aws"), credentials: credentialSchemas.aws }),
-  z.object({ provider_type: z.literal("digitalocean"), credentials: credentialSchemas.digitalocean }),
-  z.object({ provider_type: z.literal("hetzner"), credentials: credentialSchemas.hetzner }),
-  z.object({ provider_type: z.literal("local"), credentials: credentialSchemas.local.default({}) }),
+/** `config` of one provider type: the fields its provider documents (src/providers/<type>.ts), nothing else. */
+export function providerConfig(type: SupportedProviderType): z.ZodType<Record<string, unknown>> {
+  const schema: z.ZodType<Record<string, unknown>> = providerConfigSchemas[type];
+  return schema.refine(withinSize, "must be at most 16 KiB of JSON");
+}
+
+/** Provider type with the credentials and config it takes, validated together when written. */
+export const typedProvider = z.discriminatedUnion("provider_type", [
+  z.object({ provider_type: z.literal("aws"), credentials: credentialSchemas.aws, config: providerConfig("aws").default({}) }),
+  z.object({ provider_type: z.literal("digitalocean"), credentials: credentialSchemas.digitalocean, config: providerConfig("digitalocean").default({}) }),
+  z.object({ provider_type: z.literal("hetzner"), credentials: credentialSchemas.hetzner, config: providerConfig("hetzner").default({}) }),
+  z.object({ provider_type: z.literal("local"), credentials: credentialSchemas.local.default({}), config: providerConfig("local").default({}) }),
 ]);
+
+/** On a production server, a 422 naming what it refuses (the local cloud, endpoint and URL overrides); other stages allow them. */
+export function assertAllowedOnThisServer(config: Pick<Config, "STAGELY_ENV">, providerType: string, providerConfig: Record<string, unknown>): void {
+  if (config.STAGELY_ENV !== "production") return;
+  const issues = refusedInProduction(providerType, providerConfig);
+  if (issues.length > 0) {
+    throw new ApiError("UNPROCESSABLE", `not allowed on this server: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
+  }
+}
 
 export const cloudProviderParams = z.object({ id: idOf("cp") });
 

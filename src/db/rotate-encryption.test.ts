@@ -44,7 +44,7 @@ describe("rotateEncryptedValues", () => {
     const keyring = await Keyring.create(NEW, [OLD]);
     const progress: RotationProgress[] = [];
     const result = await rotateEncryptedValues(db, keyring, { batchSize: 3, onProgress: (p) => progress.push({ ...p }) });
-    expect(result).toEqual({ rotated: 8, failed: [] });
+    expect(result).toEqual({ rotated: 8, failed: [], legacyRemaining: 0 });
     expect(progress.filter((p) => p.table === "secrets").map((p) => p.done)).toEqual([0, 3, 6, 7]);
     expect(progress.at(-1)).toMatchObject({ table: "cloud_providers", done: 1, total: 1 });
 
@@ -56,7 +56,7 @@ describe("rotateEncryptedValues", () => {
     const [provider] = await db.select().from(cloudProviders).where(eq(cloudProviders.id, providerId));
     expect(await onlyNew.decrypt(provider!.encryptedCredentials, associatedData.cloudCredentials(provider!))).toBe('{"api_token":"dop_v1_x"}');
 
-    expect(await rotateEncryptedValues(db, keyring)).toEqual({ rotated: 0, failed: [] });
+    expect(await rotateEncryptedValues(db, keyring)).toEqual({ rotated: 0, failed: [], legacyRemaining: 0 });
   });
 
   it("resumes after an interruption without redoing finished rows", async () => {
@@ -83,7 +83,22 @@ describe("rotateEncryptedValues", () => {
     await db.insert(secrets).values(stray);
     const result = await rotateEncryptedValues(db, await Keyring.create(NEW, [OLD]));
     expect(result.failed).toContain(stray.id);
+    expect(result.legacyRemaining).toBe(1);
     const [after] = await db.select().from(secrets).where(eq(secrets.id, stray.id));
     expect(after!.encryptedValue).toBe(stray.encryptedValue);
+    await db.delete(secrets).where(eq(secrets.id, stray.id));
+  });
+
+  it("with legacy values refused, leaves them untouched and counts them, so the setting is only turned on after rotating", async () => {
+    const { projectId } = await seed(2);
+    const refusing = await Keyring.create(NEW, [OLD], { refuseLegacy: true });
+    const result = await rotateEncryptedValues(db, refusing);
+    expect(result.legacyRemaining).toBe(2);
+    expect(result.failed).toHaveLength(2);
+    expect(result.rotated).toBe(1);
+    expect(await rotateEncryptedValues(db, await Keyring.create(NEW, [OLD]))).toMatchObject({ failed: [], legacyRemaining: 0 });
+    for (const row of await db.select().from(secrets).where(eq(secrets.projectId, projectId))) {
+      expect(await refusing.decrypt(row.encryptedValue, associatedData.secret(row))).toMatch(/^value-/);
+    }
   });
 });

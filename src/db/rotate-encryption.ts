@@ -15,7 +15,15 @@ export interface RotationResult {
   rotated: number;
   /** ids of rows no configured key could decrypt; they are left as they were */
   failed: string[];
+  /**
+   * Values still in the Go core's legacy format afterwards (counted in the database, whoever wrote them). At 0,
+   * ENCRYPTION_REFUSE_LEGACY can be turned on.
+   */
+  legacyRemaining: number;
 }
+
+/** Every value written by this code starts with its format version (src/lib/crypto.ts); legacy values have none. */
+const VERSIONED = "v1.%";
 
 /**
  * Re-encrypts every stored secret value and cloud credential under the keyring's active key, batch by batch.
@@ -29,7 +37,7 @@ export async function rotateEncryptedValues(
 ): Promise<RotationResult> {
   const batchSize = options.batchSize ?? 100;
   const activePrefix = `v1.${keyring.activeKeyId}.%`;
-  const result: RotationResult = { rotated: 0, failed: [] };
+  const result: RotationResult = { rotated: 0, failed: [], legacyRemaining: 0 };
 
   interface Sealed {
     id: string;
@@ -98,5 +106,10 @@ export async function rotateEncryptedValues(
     }
     result.failed.push(...failed);
   }
+  const [legacySecrets, legacyCredentials] = await Promise.all([
+    db.$count(secrets, notLike(secrets.encryptedValue, VERSIONED)),
+    db.$count(cloudProviders, notLike(cloudProviders.encryptedCredentials, VERSIONED)),
+  ]);
+  result.legacyRemaining = legacySecrets + legacyCredentials;
   return result;
 }

@@ -104,6 +104,45 @@ export const teamMembers = pgTable(
   ],
 );
 
+/** Not accepted, declined or revoked (it may still have expired). */
+const invitationOpen = sql`accepted_at IS NULL AND declined_at IS NULL AND revoked_at IS NULL`;
+
+/**
+ * An invitation to join a team, for one GitHub login or one email address. Nobody is added to a team without
+ * accepting: the invitee, once signed in, sees invitations addressed to their GitHub login or verified email and
+ * accepts or declines them. No link or token is sent, so the id alone grants nothing.
+ */
+export const teamInvitations = pgTable(
+  "team_invitations",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id").notNull().references(() => teams.id, { onDelete: "cascade" }),
+    email: text("email"),
+    githubLogin: text("github_login"),
+    role: text("role", { enum: roles }).notNull(),
+    invitedBy: text("invited_by").references(() => users.id, { onDelete: "set null" }),
+    expiresAt: tz("expires_at").notNull(),
+    acceptedAt: tz("accepted_at"),
+    acceptedBy: text("accepted_by").references(() => users.id, { onDelete: "set null" }),
+    declinedAt: tz("declined_at"),
+    revokedAt: tz("revoked_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check("team_invitations_one_invitee", sql`(${t.email} IS NULL) <> (${t.githubLogin} IS NULL)`),
+    check("team_invitations_role_valid", oneOf("role", roles)),
+    check("team_invitations_answered_once", sql`num_nonnulls(${t.acceptedAt}, ${t.declinedAt}, ${t.revokedAt}) <= 1`),
+    // One open invitation per person and team: inviting again replaces it (the route revokes the old one first).
+    uniqueIndex("team_invitations_open_email_key").on(t.teamId, sql`lower(${t.email})`).where(sql`email IS NOT NULL AND ${invitationOpen}`),
+    uniqueIndex("team_invitations_open_github_login_key").on(t.teamId, sql`lower(${t.githubLogin})`).where(sql`github_login IS NOT NULL AND ${invitationOpen}`),
+    // "My invitations": looked up by the signed-in user's email and login.
+    index("team_invitations_open_email_idx").on(sql`lower(${t.email})`).where(sql`email IS NOT NULL AND ${invitationOpen}`),
+    index("team_invitations_open_github_login_idx").on(sql`lower(${t.githubLogin})`).where(sql`github_login IS NOT NULL AND ${invitationOpen}`),
+    index("team_invitations_team_created_idx").on(t.teamId, t.createdAt),
+  ],
+);
+
 export const cloudProviders = pgTable(
   "cloud_providers",
   {
@@ -499,4 +538,5 @@ export const tablesWithUpdatedAt = [
   "pull_requests",
   "github_installations",
   "github_installation_repositories",
+  "team_invitations",
 ] as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DecryptionError, Keyring, hmacSha256Hex, sha256Hex, timingSafeEqual } from "./crypto.ts";
+import { bytesToHex, DecryptionError, deriveHmacKey, hkdfSha256, Keyring, hmacSha256Hex, sha256Hex, timingSafeEqual } from "./crypto.ts";
 
 // Vectors made outside this module, with Node's crypto (createCipheriv("aes-256-gcm")), in the Go core's format
 // base64(nonce ‖ ciphertext ‖ tag) and with no associated data.
@@ -22,6 +22,12 @@ describe("Keyring", () => {
   it("decrypts values written by the Go core", async () => {
     const keyring = await Keyring.create({ id: "k1", hex: GO_KEY });
     for (const vector of goVectors) expect(await keyring.decrypt(vector.stored, "ignored for legacy values")).toBe(vector.plaintext);
+  });
+
+  it("refuses the Go format once told to, and still reads versioned values", async () => {
+    const keyring = await Keyring.create({ id: "k1", hex: GO_KEY }, [], { refuseLegacy: true });
+    for (const vector of goVectors) await expect(keyring.decrypt(vector.stored, "")).rejects.toMatchObject({ reason: "legacy_refused" });
+    expect(await keyring.decrypt(versionedVector.stored, versionedVector.aad)).toBe(versionedVector.plaintext);
   });
 
   it("decrypts an independently produced versioned value with its associated data", async () => {
@@ -96,6 +102,27 @@ describe("hashes and comparison", () => {
     expect(await hmacSha256Hex("Jefe", "what do ya want for nothing?")).toBe(
       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
     );
+  });
+
+  it("derives keys with HKDF-SHA-256 as RFC 5869 says", async () => {
+    const bytes = (from: number, to: number) => new Uint8Array(Array.from({ length: to - from + 1 }, (_, i) => from + i));
+    // RFC 5869 test case 1
+    expect(bytesToHex(await hkdfSha256(new Uint8Array(22).fill(0x0b), bytes(0xf0, 0xf9), 42, bytes(0x00, 0x0c)))).toBe(
+      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+    );
+    // RFC 5869 test case 3: no salt, no info
+    expect(bytesToHex(await hkdfSha256(new Uint8Array(22).fill(0x0b), "", 42))).toBe(
+      "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+    );
+  });
+
+  it("derives a separate HMAC key per purpose, none equal to using the master key itself", async () => {
+    const sign = async (key: CryptoKey | string) => hmacSha256Hex(key, "message");
+    const [a, b] = [await deriveHmacKey(GO_KEY, "purpose a"), await deriveHmacKey(GO_KEY, "purpose b")];
+    expect(await sign(a)).toBe(await sign(await deriveHmacKey(GO_KEY, "purpose a")));
+    expect(await sign(a)).not.toBe(await sign(b));
+    expect(await sign(a)).not.toBe(await sign(await deriveHmacKey(OTHER_KEY, "purpose a")));
+    expect(await sign(a)).not.toBe(await sign(`purpose a:${GO_KEY}`));
   });
 
   it("compares strings in constant time and correctly", () => {

@@ -1,13 +1,13 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export type DecryptionFailure = "malformed" | "unknown_key" | "authentication_failed";
+export type DecryptionFailure = "malformed" | "unknown_key" | "authentication_failed" | "legacy_refused";
 
 /** A stored value could not be decrypted: wrong key, tampered, or not ciphertext at all. */
 export class DecryptionError extends Error {
   readonly reason: DecryptionFailure;
   constructor(reason: DecryptionFailure) {
-    super(`decryption failed: ${reason.replace("_", " ")}`);
+    super(`decryption failed: ${reason.replaceAll("_", " ")}`);
     this.name = "DecryptionError";
     this.reason = reason;
   }
@@ -44,10 +44,38 @@ export async function sha256Hex(input: string | Uint8Array<ArrayBuffer>): Promis
   return bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
 }
 
-export async function hmacSha256Hex(secret: string, message: string | Uint8Array<ArrayBuffer>): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+/** HMAC-SHA256 with a secret string (a webhook secret) or an HMAC key (one derived with deriveKey). */
+export async function hmacSha256Hex(secret: string | CryptoKey, message: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const key =
+    typeof secret === "string" ? await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]) : secret;
   const data = typeof message === "string" ? encoder.encode(message) : message;
   return bytesToHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, data)));
+}
+
+/** HKDF-SHA-256 (RFC 5869): `length` bytes from input key material, an optional salt and `info`. */
+export async function hkdfSha256(
+  inputKey: Uint8Array<ArrayBuffer>,
+  info: string | Uint8Array<ArrayBuffer>,
+  length: number,
+  salt: Uint8Array<ArrayBuffer> = new Uint8Array(0),
+): Promise<Uint8Array<ArrayBuffer>> {
+  const material = await crypto.subtle.importKey("raw", inputKey, "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt, info: typeof info === "string" ? encoder.encode(info) : info },
+    material,
+    length * 8,
+  );
+  return new Uint8Array(bits);
+}
+
+/**
+ * An HMAC-SHA256 key for one purpose, derived from the master key (ENCRYPTION_KEY, hex) with HKDF. Each purpose
+ * names itself in `info`, so the keys are independent of each other and of the master key, and none of them
+ * reveals it.
+ */
+export async function deriveHmacKey(masterKeyHex: string, info: string): Promise<CryptoKey> {
+  const raw = await hkdfSha256(hexToBytes(masterKeyHex), info, 32);
+  return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 }
 
 /** Compares two strings in time that depends only on their lengths. */
@@ -80,18 +108,21 @@ export interface KeyMaterial {
  * New values: `v1.<key id>.<base64(nonce ‖ ciphertext ‖ tag)>`, sealed with associated data that names the row
  * the value belongs to, so a ciphertext copied to another row fails to decrypt.
  * Legacy values (the Go core): `base64(nonce ‖ ciphertext ‖ tag)` with no key id and no associated data; every
- * configured key is tried.
+ * configured key is tried, unless `refuseLegacy` (once rotation has rewritten them all: a legacy value is not bound
+ * to its row, so accepting the format at all lets a copied ciphertext be read elsewhere).
  */
 export class Keyring {
   private readonly active: { id: string; key: CryptoKey };
   private readonly keys: Map<string, CryptoKey>;
+  private readonly refuseLegacy: boolean;
 
-  private constructor(active: { id: string; key: CryptoKey }, keys: Map<string, CryptoKey>) {
+  private constructor(active: { id: string; key: CryptoKey }, keys: Map<string, CryptoKey>, refuseLegacy: boolean) {
     this.active = active;
     this.keys = keys;
+    this.refuseLegacy = refuseLegacy;
   }
 
-  static async create(active: KeyMaterial, retired: KeyMaterial[] = []): Promise<Keyring> {
+  static async create(active: KeyMaterial, retired: KeyMaterial[] = [], options: { refuseLegacy?: boolean } = {}): Promise<Keyring> {
     const keys = new Map<string, CryptoKey>();
     for (const material of [active, ...retired]) {
       if (keys.has(material.id)) throw new Error(`encryption key id "${material.id}" is configured twice`);
@@ -99,7 +130,7 @@ export class Keyring {
       if (raw.length !== 32) throw new Error(`encryption key "${material.id}" must be 32 bytes`);
       keys.set(material.id, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
     }
-    return new Keyring({ id: active.id, key: keys.get(active.id)! }, keys);
+    return new Keyring({ id: active.id, key: keys.get(active.id)! }, keys, options.refuseLegacy ?? false);
   }
 
   get activeKeyId(): string {
@@ -136,6 +167,7 @@ export class Keyring {
   }
 
   private async decryptLegacy(stored: string): Promise<string> {
+    if (this.refuseLegacy) throw new DecryptionError("legacy_refused");
     const sealed = decodePayload(stored);
     for (const key of this.keys.values()) {
       try {
@@ -172,6 +204,7 @@ interface KeyringSettings {
   ENCRYPTION_KEY: string;
   ENCRYPTION_KEY_ID: string;
   ENCRYPTION_OLD_KEYS: KeyMaterial[];
+  ENCRYPTION_REFUSE_LEGACY: boolean;
 }
 
 const keyrings = new WeakMap<KeyringSettings, Promise<Keyring>>();
@@ -180,7 +213,9 @@ const keyrings = new WeakMap<KeyringSettings, Promise<Keyring>>();
 export function keyringFromConfig(config: KeyringSettings): Promise<Keyring> {
   let keyring = keyrings.get(config);
   if (!keyring) {
-    keyring = Keyring.create({ id: config.ENCRYPTION_KEY_ID, hex: config.ENCRYPTION_KEY }, config.ENCRYPTION_OLD_KEYS);
+    keyring = Keyring.create({ id: config.ENCRYPTION_KEY_ID, hex: config.ENCRYPTION_KEY }, config.ENCRYPTION_OLD_KEYS, {
+      refuseLegacy: config.ENCRYPTION_REFUSE_LEGACY,
+    });
     keyrings.set(config, keyring);
   }
   return keyring;

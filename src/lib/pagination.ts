@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, or, type AnyColumn, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { ApiError } from "./errors.ts";
+import { isStorableInstant } from "./schemas.ts";
 
 /** `?limit=&cursor=` accepted by every list. */
 export const pageQuery = z.object({
@@ -24,11 +25,16 @@ function encode(position: Position): string {
   return btoa(JSON.stringify([position.at.toISOString(), position.id])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
 }
 
+/** Every id is a prefix, an underscore and lowercase alphanumerics (src/lib/ids.ts). */
+const cursorId = /^[a-z]+_[0-9a-z]{1,32}$/;
+
 function decode(cursor: string): Position {
   try {
-    const [at, id] = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))) as [string, string];
+    const [at, id] = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))) as [unknown, unknown];
+    if (typeof at !== "string" || typeof id !== "string" || !cursorId.test(id)) throw new Error();
     const date = new Date(at);
-    if (typeof id !== "string" || Number.isNaN(date.getTime())) throw new Error();
+    // A forged time outside what Postgres stores would make the query fail rather than select nothing.
+    if (!isStorableInstant(date)) throw new Error();
     return { at: date, id };
   } catch {
     throw new ApiError("VALIDATION_FAILED", "invalid cursor: pass the next_cursor of the previous page unchanged", {

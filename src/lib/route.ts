@@ -3,19 +3,21 @@ import { z } from "zod";
 import type { AppContext, AppEnv } from "../app-env.ts";
 import type { Role } from "../auth/roles.ts";
 import { requireAuth } from "../auth/middleware.ts";
-import { limitMutations } from "../auth/rate-limit.ts";
+import { limitMutations, limitPerIp, type RateLimiterName } from "../auth/rate-limit.ts";
 import { validate } from "./validation.ts";
 
 /**
  * Who may call a route. Used to mount the right middleware, to document the route, and by the security matrix
  * test (test/security-matrix.test.ts), which checks every registered route against its declaration.
- * - public: no token.
+ * - public: no token. `perIpLimit` names the rate limiter that counts its requests per client IP; null only for a
+ *   route that must not be limited that way (say why where it is declared).
  * - user: any signed-in user; the route only touches the caller's own things.
+ * Routes with a token are limited per user on mutations (limitMutations).
  * - team: a member of the team that owns the resource, with at least `minRole`. `resource` names how the
  *   route finds that team: the `:team` path parameter, or the `:id` of a project, cloud provider or secret.
  */
 export type Access =
-  | { kind: "public" }
+  | { kind: "public"; perIpLimit: RateLimiterName | null }
   | { kind: "user" }
   | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "environment" | "run" | "job" };
 
@@ -65,7 +67,9 @@ export function registeredRoutes(): readonly RouteDefinition[] {
 export function mountRoutes(app: Hono<AppEnv>, definitions: RouteDefinition[]): void {
   for (const definition of definitions) {
     const chain: MiddlewareHandler<AppEnv>[] = [];
-    if (definition.access.kind !== "public") {
+    if (definition.access.kind === "public") {
+      if (definition.access.perIpLimit) chain.push(limitPerIp(definition.access.perIpLimit));
+    } else {
       chain.push(requireAuth);
       if (definition.method !== "get") chain.push(limitMutations);
     }
@@ -100,7 +104,7 @@ function openApiPath(path: string): string {
 }
 
 function describeAccess(access: Access): string {
-  if (access.kind === "public") return "No authentication.";
+  if (access.kind === "public") return `No authentication.${access.perIpLimit ? " Rate-limited per client IP." : ""}`;
   if (access.kind === "user") return "Any signed-in user.";
   return `Role ${access.minRole} or higher in the team that owns the ${access.resource.replace("_", " ")}.`;
 }

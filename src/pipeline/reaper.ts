@@ -73,7 +73,7 @@ async function terminateOrphans(ctx: PipelineContext, report: ReaperReport): Pro
   for (const account of accounts) {
     let instances;
     try {
-      instances = await (await providerFromRow(account, ctx.keyring)).findInstances();
+      instances = await (await providerFromRow(account, ctx.keyring, { stage: ctx.config.STAGELY_ENV })).findInstances();
     } catch (error) {
       report.scanErrors.push(`${account.id}: ${error instanceof Error ? error.message : String(error)}`);
       continue;

@@ -3,7 +3,7 @@ import { expectedUbuntuImage } from "../../test/fakes/aws.ts";
 import { fakeUrl } from "../../test/fakes/urls.ts";
 import { providerFromRow } from "./factory.ts";
 import type { HttpOptions } from "./http.ts";
-import { fakeAdmin, injectFailure, providerRow, recordedRequests, testKeyring, testSpec } from "./testing.ts";
+import { fakeAdmin, injectFailure, inTests, providerRow, recordedRequests, testKeyring, testSpec } from "./testing.ts";
 
 interface FakeInstance {
   instance_id: string;
@@ -21,7 +21,7 @@ interface FakeInstance {
 async function setup(options: { account?: Record<string, unknown>; config?: Record<string, unknown>; region?: string; http?: HttpOptions } = {}) {
   const account = await fakeAdmin<{ access_key_id: string; secret_access_key: string }>("aws", "accounts", options.account ?? {});
   const row = await providerRow("aws", account, { region: options.region ?? "us-east-1", config: { endpoint: fakeUrl("aws"), ...options.config } });
-  const provider = await providerFromRow(row, await testKeyring(), options.http);
+  const provider = await providerFromRow(row, await testKeyring(), { ...options.http, ...inTests });
   const key = account.access_key_id;
   return {
     provider,
@@ -196,7 +196,7 @@ describe("AWS: validateCredentials", () => {
     const account = await fakeAdmin<{ access_key_id: string; secret_access_key: string }>("aws", "accounts", {});
     const wrong = { access_key_id: account.access_key_id, secret_access_key: "WrongSecretWrongSecretWrongSecret1234" };
     const row = await providerRow("aws", wrong, { region: "us-east-1", config: { endpoint: fakeUrl("aws") } });
-    const provider = await providerFromRow(row, await testKeyring());
+    const provider = await providerFromRow(row, await testKeyring(), inTests);
     const error = await provider.validateCredentials().catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: "invalid_credentials", code: "AuthFailure" });
     expect(String((error as Error).message)).not.toContain(wrong.secret_access_key);
@@ -243,7 +243,7 @@ describe("AWS: error classes", () => {
     const provider = await providerFromRow(
       await providerRow("aws", { access_key_id: "AKIAFAKEFAKEFAKE0000", secret_access_key: "0123456789abcdef0123456789" }, { region: "us-east-1" }),
       await testKeyring(),
-      { fetch: async () => new Response("<html><body>502 Bad Gateway</body>", { status: 502 }) },
+      { ...inTests, fetch: async () => new Response("<html><body>502 Bad Gateway</body>", { status: 502 }) },
     );
     await expect(provider.findInstances()).rejects.toMatchObject({ kind: "transient", message: expect.stringContaining("HTTP 502") });
   });

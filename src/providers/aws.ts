@@ -125,7 +125,7 @@ export function createAwsProvider(options: {
     const code = textOf(error, "Code");
     const kind = (code ? errorKinds[code] : undefined) ?? (response.ok || response.status >= 500 ? "transient" : "unsupported");
     const detail = code ? `${code}: ${textOf(error, "Message") ?? "no message"}` : `HTTP ${response.status} without an EC2 answer`;
-    throw new ProviderError(kind, http.safe(`AWS EC2 ${action} in ${region} failed: ${detail}`), { code });
+    throw new ProviderError(kind, `AWS EC2 ${action} in ${region} failed: ${http.safe(detail)}`, { code });
   }
 
   async function imageFor(region: string, architecture: Architecture): Promise<{ imageId: string; rootDevice: string }> {

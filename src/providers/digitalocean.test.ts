@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fakeUrl } from "../../test/fakes/urls.ts";
 import { providerFromRow } from "./factory.ts";
-import { fakeAdmin, injectFailure, providerRow, recordedRequests, testKeyring, testSpec } from "./testing.ts";
+import { fakeAdmin, injectFailure, inTests, providerRow, recordedRequests, testKeyring, testSpec } from "./testing.ts";
 
 interface FakeDroplet {
   id: number;
@@ -17,7 +17,7 @@ interface FakeDroplet {
 async function setup(options: { account?: Record<string, unknown>; config?: Record<string, unknown> } = {}) {
   const { token } = await fakeAdmin<{ token: string }>("digitalocean", "accounts", options.account ?? {});
   const row = await providerRow("digitalocean", { api_token: token }, { region: "fra1", config: { endpoint: fakeUrl("digitalocean"), ...options.config } });
-  const provider = await providerFromRow(row, await testKeyring());
+  const provider = await providerFromRow(row, await testKeyring(), inTests);
   return {
     provider,
     token,
@@ -145,7 +145,7 @@ describe("DigitalOcean: validateCredentials and errors", () => {
 
     const badToken = "dop_v1_0000000000000000000000000000000000000000000000000000000000000000";
     const row = await providerRow("digitalocean", { api_token: badToken }, { region: "fra1", config: { endpoint: fakeUrl("digitalocean") } });
-    const error = await (await providerFromRow(row, await testKeyring())).validateCredentials().catch((e: unknown) => e);
+    const error = await (await providerFromRow(row, await testKeyring(), inTests)).validateCredentials().catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: "invalid_credentials", code: "Unauthorized" });
     expect((error as Error).message).not.toContain(badToken);
   });

@@ -69,7 +69,7 @@ export function createDigitalOceanProvider(options: {
   function failure(response: Response, body: unknown): ProviderError {
     const { id, message = `HTTP ${response.status}` } = errorBody.safeParse(body).data ?? {};
     const kind = response.status === 422 && /limit/i.test(message) ? "quota_exceeded" : kindForStatus(response.status);
-    return new ProviderError(kind, http.safe(`DigitalOcean: ${message}`), {
+    return new ProviderError(kind, `DigitalOcean: ${http.safe(message)}`, {
       code: id,
       retryAfterSeconds: kind === "rate_limited" ? retryAfterSeconds(response.headers) : undefined,
     });

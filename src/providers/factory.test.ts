@@ -4,7 +4,7 @@ import { credentialSchemas } from "./credentials.ts";
 import { providerConfigSchemas, providerFromRow, validateProviderCredentials } from "./factory.ts";
 import { retryAfterSeconds } from "./http.ts";
 import { defaultSizes, machineTypeFor, sizeOverridesSchema } from "./sizes.ts";
-import { fakeAdmin, providerRow, testKeyring } from "./testing.ts";
+import { fakeAdmin, inTests, providerRow, testKeyring } from "./testing.ts";
 
 const AWS_SECRET = "SuperSecretAwsKey/0123456789abcdefABCDEF";
 const awsCredentials = { access_key_id: "AKIAEXAMPLE000000001", secret_access_key: AWS_SECRET };
@@ -18,26 +18,26 @@ describe("providerFromRow", () => {
       await providerRow("hetzner", { api_token: "hetzner0123456789abcdef" }, { region: "fsn1" }),
       await providerRow("local", {}, { region: "local" }),
     ];
-    const providers = await Promise.all(rows.map((row) => providerFromRow(row, keyring)));
+    const providers = await Promise.all(rows.map((row) => providerFromRow(row, keyring, inTests)));
     expect(providers.map((p) => p.type)).toEqual(["aws", "digitalocean", "hetzner", "local"]);
-    const again = await providerFromRow(rows[0]!, keyring);
+    const again = await providerFromRow(rows[0]!, keyring, inTests);
     expect(again).not.toBe(providers[0]);
   });
 
   it("refuses credentials sealed for another row, so a copied ciphertext is useless", async () => {
     const original = await providerRow("aws", awsCredentials, { region: "eu-west-1" });
     const copied = { ...(await providerRow("aws", {}, { region: "eu-west-1" })), encryptedCredentials: original.encryptedCredentials };
-    const error = await providerFromRow(copied, await testKeyring()).catch((e: unknown) => e);
+    const error = await providerFromRow(copied, await testKeyring(), inTests).catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: "invalid_credentials", message: expect.stringContaining("cannot be decrypted") });
   });
 
   it("refuses garbage and incomplete credentials without echoing them", async () => {
     const keyring = await testKeyring();
     const garbage = { ...(await providerRow("aws", {}, { region: "eu-west-1" })), encryptedCredentials: "not ciphertext" };
-    await expect(providerFromRow(garbage, keyring)).rejects.toMatchObject({ kind: "invalid_credentials" });
+    await expect(providerFromRow(garbage, keyring, inTests)).rejects.toMatchObject({ kind: "invalid_credentials" });
 
     const incomplete = await providerRow("aws", { access_key_id: "AKIAEXAMPLE000000001", secret: AWS_SECRET }, { region: "eu-west-1" });
-    const error = (await providerFromRow(incomplete, keyring).catch((e: unknown) => e)) as Error;
+    const error = (await providerFromRow(incomplete, keyring, inTests).catch((e: unknown) => e)) as Error;
     expect(error).toMatchObject({ kind: "invalid_credentials" });
     expect(error.message).toContain("secret_access_key");
     expect(error.message).not.toContain(AWS_SECRET);
@@ -45,8 +45,8 @@ describe("providerFromRow", () => {
 
   it("refuses reserved provider types, bad regions and bad config as unsupported", async () => {
     const keyring = await testKeyring();
-    await expect(providerFromRow(await providerRow("gcp", {}, { region: "europe-west1" }), keyring)).rejects.toMatchObject({ kind: "unsupported" });
-    await expect(providerFromRow(await providerRow("aws", awsCredentials, { region: "eu-west-1.evil.com" }), keyring)).rejects.toMatchObject({ kind: "unsupported" });
+    await expect(providerFromRow(await providerRow("gcp", {}, { region: "europe-west1" }), keyring, inTests)).rejects.toMatchObject({ kind: "unsupported" });
+    await expect(providerFromRow(await providerRow("aws", awsCredentials, { region: "eu-west-1.evil.com" }), keyring, inTests)).rejects.toMatchObject({ kind: "unsupported" });
     const badConfigs = [
       { endpoint: "http://ec2.example.com" },
       { endpoint: "https://user:pass@ec2.example.com" },
@@ -56,8 +56,24 @@ describe("providerFromRow", () => {
     ];
     for (const config of badConfigs) {
       const row = await providerRow("aws", awsCredentials, { region: "eu-west-1", config });
-      await expect(providerFromRow(row, keyring), JSON.stringify(config)).rejects.toMatchObject({ kind: "unsupported", message: expect.stringContaining("config") });
+      await expect(providerFromRow(row, keyring, inTests), JSON.stringify(config)).rejects.toMatchObject({ kind: "unsupported", message: expect.stringContaining("config") });
     }
+  });
+});
+
+describe("providerFromRow on a production server", () => {
+  it("refuses the local cloud and rows that override where the cloud is, and builds the rest", async () => {
+    const keyring = await testKeyring();
+    const production = { stage: "production" } as const;
+    await expect(providerFromRow(await providerRow("local", {}, { region: "local" }), keyring, production)).rejects.toMatchObject({
+      kind: "unsupported",
+      message: expect.stringContaining("provider_type"),
+    });
+    const redirected = await providerRow("aws", awsCredentials, { region: "eu-west-1", config: { endpoint: "https://ec2.attacker.example" } });
+    await expect(providerFromRow(redirected, keyring, production)).rejects.toMatchObject({ kind: "unsupported", message: expect.stringContaining("config.endpoint") });
+    expect((await providerFromRow(redirected, keyring, inTests)).type).toBe("aws");
+    const plain = await providerRow("aws", awsCredentials, { region: "eu-west-1", config: { spot: true } });
+    expect((await providerFromRow(plain, keyring, production)).type).toBe("aws");
   });
 });
 
@@ -66,14 +82,14 @@ describe("validateProviderCredentials", () => {
     const keyring = await testKeyring();
     const { token } = await fakeAdmin<{ token: string }>("digitalocean", "accounts", {});
     const endpoint = { endpoint: fakeUrl("digitalocean") };
-    expect(await validateProviderCredentials(await providerRow("digitalocean", { api_token: token }, { region: "fra1", config: endpoint }), keyring)).toEqual({ ok: true });
+    expect(await validateProviderCredentials(await providerRow("digitalocean", { api_token: token }, { region: "fra1", config: endpoint }), keyring, inTests)).toEqual({ ok: true });
 
     const wrongToken = `${token.slice(0, -4)}0000`;
-    const result = await validateProviderCredentials(await providerRow("digitalocean", { api_token: wrongToken }, { region: "fra1", config: endpoint }), keyring);
+    const result = await validateProviderCredentials(await providerRow("digitalocean", { api_token: wrongToken }, { region: "fra1", config: endpoint }), keyring, inTests);
     expect(result).toEqual({ ok: false, error: "DigitalOcean: Unable to authenticate you" });
 
     const unreachable = await providerRow("aws", awsCredentials, { region: "eu-west-1", config: { endpoint: "http://127.0.0.1:9" } });
-    const down = await validateProviderCredentials(unreachable, keyring);
+    const down = await validateProviderCredentials(unreachable, keyring, inTests);
     expect(down).toEqual({ ok: false, error: expect.stringContaining("could not reach AWS EC2") });
     expect(JSON.stringify(down)).not.toContain(AWS_SECRET);
   });

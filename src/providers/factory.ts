@@ -1,7 +1,9 @@
 import { z } from "zod";
+import type { Config } from "../config.ts";
 import { associatedData } from "../db/encrypted-columns.ts";
 import type { cloudProviders } from "../db/schema.ts";
 import type { Keyring } from "../lib/crypto.ts";
+import type { FieldIssue } from "../lib/errors.ts";
 import { awsConfigSchema, createAwsProvider } from "./aws.ts";
 import { credentialSchemas } from "./credentials.ts";
 import { createDigitalOceanProvider, digitalOceanConfigSchema } from "./digitalocean.ts";
@@ -22,6 +24,37 @@ export const providerConfigSchemas = {
   hetzner: hetznerConfigSchema,
   local: localConfigSchema,
 } satisfies Record<SupportedProviderType, z.ZodType>;
+
+/** What a provider object is built with: how to reach the cloud, and the server's stage (production has stricter rules). */
+export interface ProviderOptions extends HttpOptions {
+  stage: Config["STAGELY_ENV"];
+}
+
+const urlLike = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * What a production server refuses in a provider: the local cloud, and any override that would send the team's
+ * credentials somewhere other than the cloud's own API (`config.endpoint`, or any URL in config). Tests and
+ * development keep them (they point providers at fakes and at the local cloud).
+ */
+export function refusedInProduction(providerType: string, config: Record<string, unknown>): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  if (providerType === "local") {
+    issues.push({ path: "provider_type", message: "the local cloud is for development and tests, not a production server" });
+  }
+  const pending: { value: unknown; path: string }[] = Object.entries(config).map(([key, value]) => ({ value, path: `config.${key}` }));
+  while (pending.length > 0) {
+    const { value, path } = pending.pop()!;
+    if (path === "config.endpoint") {
+      issues.push({ path, message: "endpoint overrides are not allowed on a production server: the cloud's own API is used" });
+    } else if (typeof value === "string" && urlLike.test(value)) {
+      issues.push({ path, message: "URL overrides are not allowed on a production server" });
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, item] of Object.entries(value)) pending.push({ value: item, path: `${path}.${key}` });
+    }
+  }
+  return issues;
+}
 
 function isSupported(type: string): type is SupportedProviderType {
   return (supportedProviderTypes as readonly string[]).includes(type);
@@ -59,11 +92,18 @@ function parseConfig<T extends SupportedProviderType>(row: ProviderRow, type: T)
 /**
  * The cloud provider of one `cloud_providers` row, with its credentials decrypted: one object per row and call
  * site, never shared between teams. Throws a ProviderError for an unsupported type, credentials that cannot be read
- * (invalid_credentials) or a bad config.
+ * (invalid_credentials), a bad config, or, on a production server, what production refuses (a row written before
+ * that rule, or by hand).
  */
-export async function providerFromRow(row: ProviderRow, keyring: Keyring, options: HttpOptions = {}): Promise<CloudProvider> {
+export async function providerFromRow(row: ProviderRow, keyring: Keyring, options: ProviderOptions): Promise<CloudProvider> {
   const type = row.providerType;
   if (!isSupported(type)) throw new ProviderError("unsupported", `provider type ${type} is not supported yet`);
+  if (options.stage === "production") {
+    const refused = refusedInProduction(type, row.config ?? {});
+    if (refused.length > 0) {
+      throw new ProviderError("unsupported", `refused on a production server: ${refused.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    }
+  }
   const region = checkRegion(row.region);
   switch (type) {
     case "aws":
@@ -85,7 +125,7 @@ export async function providerFromRow(row: ProviderRow, keyring: Keyring, option
 export async function validateProviderCredentials(
   row: ProviderRow,
   keyring: Keyring,
-  options: HttpOptions = {},
+  options: ProviderOptions,
 ): Promise<{ ok: true } | { ok: false; error: string }> {
   try {
     await (await providerFromRow(row, keyring, options)).validateCredentials();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fakeUrl } from "../../test/fakes/urls.ts";
 import { providerFromRow } from "./factory.ts";
-import { fakeAdmin, injectFailure, providerRow, recordedRequests, testKeyring, testSpec } from "./testing.ts";
+import { fakeAdmin, injectFailure, inTests, providerRow, recordedRequests, testKeyring, testSpec } from "./testing.ts";
 
 interface FakeServer {
   id: number;
@@ -17,7 +17,7 @@ interface FakeServer {
 async function setup(options: { account?: Record<string, unknown>; config?: Record<string, unknown> } = {}) {
   const { token } = await fakeAdmin<{ token: string }>("hetzner", "accounts", options.account ?? {});
   const row = await providerRow("hetzner", { api_token: token }, { region: "fsn1", config: { endpoint: fakeUrl("hetzner"), ...options.config } });
-  const provider = await providerFromRow(row, await testKeyring());
+  const provider = await providerFromRow(row, await testKeyring(), inTests);
   return {
     provider,
     token,
@@ -128,7 +128,7 @@ describe("Hetzner: validateCredentials and errors", () => {
     await provider.validateCredentials();
     const badToken = "x".repeat(64);
     const row = await providerRow("hetzner", { api_token: badToken }, { region: "fsn1", config: { endpoint: fakeUrl("hetzner") } });
-    const error = await (await providerFromRow(row, await testKeyring())).validateCredentials().catch((e: unknown) => e);
+    const error = await (await providerFromRow(row, await testKeyring(), inTests)).validateCredentials().catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: "invalid_credentials", code: "unauthorized" });
     expect((error as Error).message).not.toContain(badToken);
   });

@@ -98,7 +98,7 @@ export function createHetznerProvider(options: {
   function failure(response: Response, body: unknown): ProviderError {
     const error = errorBody.safeParse(body).data?.error;
     const kind = (error ? errorKinds[error.code] : undefined) ?? kindForStatus(response.status);
-    return new ProviderError(kind, http.safe(`Hetzner Cloud: ${error?.message ?? `HTTP ${response.status}`}`), {
+    return new ProviderError(kind, `Hetzner Cloud: ${http.safe(error?.message ?? `HTTP ${response.status}`)}`, {
       code: error?.code,
       retryAfterSeconds: kind === "rate_limited" ? retryAfterSeconds(response.headers) : undefined,
     });

@@ -11,7 +11,11 @@ export interface HttpOptions {
 export interface CloudHttp {
   /** Sends one request; a network failure or timeout becomes a transient ProviderError. */
   send(request: Request): Promise<Response>;
-  /** A cloud's message made safe to show: secrets replaced, length bounded. */
+  /**
+   * An excerpt of a cloud's own text (an error body's message) safe to show a team: secrets replaced, printable
+   * characters only (control and format characters, line breaks and runs of spaces become one space), at most
+   * 120 characters.
+   */
   safe(text: string): string;
   /**
    * Sends a JSON API request and answers the parsed body of a 2xx (undefined when empty). Any other status throws
@@ -23,7 +27,8 @@ export interface CloudHttp {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-const MAX_MESSAGE_LENGTH = 300;
+const MAX_EXCERPT_LENGTH = 120;
+const unprintable = /[\p{C}\p{Zl}\p{Zp}\s]+/gu;
 
 /** `cloud` names the service in messages ("DigitalOcean"); `secrets` never appear in any message. */
 export function cloudHttp(cloud: string, options: HttpOptions, secrets: string[]): CloudHttp {
@@ -34,7 +39,9 @@ export function cloudHttp(cloud: string, options: HttpOptions, secrets: string[]
   const safe = (text: string) => {
     let out = text;
     for (const secret of hidden) out = out.split(secret).join("***");
-    return out.length > MAX_MESSAGE_LENGTH ? `${out.slice(0, MAX_MESSAGE_LENGTH)}…` : out;
+    // Code points, so a cut never splits a surrogate pair.
+    const characters = Array.from(out.replace(unprintable, " ").trim());
+    return characters.length > MAX_EXCERPT_LENGTH ? `${characters.slice(0, MAX_EXCERPT_LENGTH).join("")}…` : characters.join("");
   };
 
   async function send(request: Request): Promise<Response> {

@@ -3,11 +3,11 @@ import { fakeUrl } from "../../test/fakes/urls.ts";
 import { newId } from "../lib/ids.ts";
 import { renderCloudInit, type AgentConfig } from "./cloud-init.ts";
 import { providerFromRow, validateProviderCredentials } from "./factory.ts";
-import { fakeAdmin, providerRow, sleep, testKeyring, testSpec } from "./testing.ts";
+import { fakeAdmin, inTests, providerRow, sleep, testKeyring, testSpec } from "./testing.ts";
 
 async function localProvider(endpoint = fakeUrl("local-cloud")) {
   const row = await providerRow("local", {}, { region: "local", config: { endpoint } });
-  return { row, provider: await providerFromRow(row, await testKeyring()) };
+  return { row, provider: await providerFromRow(row, await testKeyring(), inTests) };
 }
 
 function vmSpec() {
@@ -85,9 +85,9 @@ describe("local provider", () => {
 
   it("validates by reaching the local cloud, and says so when it is not running", async () => {
     const { row } = await localProvider();
-    expect(await validateProviderCredentials(row, await testKeyring())).toEqual({ ok: true });
+    expect(await validateProviderCredentials(row, await testKeyring(), inTests)).toEqual({ ok: true });
     const down = await localProvider("http://127.0.0.1:9");
-    expect(await validateProviderCredentials(down.row, await testKeyring())).toEqual({
+    expect(await validateProviderCredentials(down.row, await testKeyring(), inTests)).toEqual({
       ok: false,
       error: expect.stringContaining("could not reach the local cloud"),
     });

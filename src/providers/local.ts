@@ -49,7 +49,7 @@ export function createLocalProvider(options: { region: string; config: LocalConf
   function failure(response: Response, body: unknown): ProviderError {
     const error = errorBody.safeParse(body).data?.error;
     const kind = kindForStatus(response.status);
-    return new ProviderError(kind, `local cloud: ${error?.message ?? `HTTP ${response.status}`}`, {
+    return new ProviderError(kind, `local cloud: ${http.safe(error?.message ?? `HTTP ${response.status}`)}`, {
       code: error?.code,
       retryAfterSeconds: kind === "rate_limited" ? retryAfterSeconds(response.headers) : undefined,
     });

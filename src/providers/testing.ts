@@ -6,8 +6,11 @@ import { keyringFromConfig, type Keyring } from "../lib/crypto.ts";
 import { getConfig } from "../config.ts";
 import { newId } from "../lib/ids.ts";
 import { encryptCredentials } from "./credentials.ts";
-import type { ProviderRow } from "./factory.ts";
+import type { ProviderOptions, ProviderRow } from "./factory.ts";
 import type { InstanceSpec } from "./types.ts";
+
+/** Providers built as a test server builds them (endpoint overrides allowed: they point at the fakes). */
+export const inTests: ProviderOptions = { stage: "test" };
 
 export function testKeyring(): Promise<Keyring> {
   return keyringFromConfig(getConfig(env));

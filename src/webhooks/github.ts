@@ -59,7 +59,9 @@ export const githubWebhook = defineRoute({
   path: "/v1/webhooks/github",
   summary: "GitHub App webhooks (pull_request events start, update and remove previews; installation events keep installations current)",
   tag: "webhooks",
-  access: { kind: "public" },
+  // GitHub delivers from a few shared addresses: a per-IP limit would drop other customers' webhooks. The signature
+  // is checked before any work.
+  access: { kind: "public", perIpLimit: null },
   response: answer,
   status: 202,
   async handler(c) {

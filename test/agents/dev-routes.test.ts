@@ -2,27 +2,41 @@ import { env } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { BASE, buildCommand, createAgent } from "./helpers.ts";
+import { BASE, buildCommand, createAgent, devUser } from "./helpers.ts";
 
-async function call(path: string, init: RequestInit, overrides: Partial<Env> = {}) {
+/** Calls the Worker as a signed-in developer (`token` null: no Authorization header). */
+async function call(path: string, init: RequestInit, overrides: Partial<Env> = {}, token: string | null | undefined = undefined) {
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`${BASE}${path}`, init), { ...env, ...overrides } as Env, ctx);
+  const bearer = token === undefined ? (await devUser()).token : token;
+  const headers = { ...(init.headers as Record<string, string>), ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }) };
+  const response = await worker.fetch(new Request(`${BASE}${path}`, { ...init, headers }), { ...env, ...overrides } as Env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
 
 const json = (body: unknown): RequestInit => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const devRequests = [
+  ["/v1/dev/agents", json({ role: "builder" })],
+  ["/v1/dev/agents/agt_0000000000000000", { method: "GET" }],
+  ["/v1/dev/agents/agt_0000000000000000/commands", json(buildCommand("job_x"))],
+] as const;
 
 describe("development routes", () => {
-  it("do not exist in production", async () => {
-    for (const [path, init] of [
-      ["/v1/dev/agents", json({ role: "builder" })],
-      ["/v1/dev/agents/agt_0000000000000000", { method: "GET" }],
-      ["/v1/dev/agents/agt_0000000000000000/commands", json(buildCommand("job_x"))],
-    ] as const) {
+  it("do not exist in production, even for a signed-in user", async () => {
+    for (const [path, init] of devRequests) {
       const response = await call(path, init, { STAGELY_ENV: "production" });
       expect(response.status, path).toBe(404);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe("NOT_FOUND");
+    }
+  });
+
+  it("need the API token of a signed-in user", async () => {
+    for (const [path, init] of devRequests) {
+      for (const token of [null, "stg_pat_" + "x".repeat(32), "not-a-token"]) {
+        const response = await call(path, init, {}, token);
+        expect(response.status, `${path} with ${token}`).toBe(401);
+        expect(response.headers.get("www-authenticate")).toContain("Bearer");
+      }
     }
   });
 

@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import type { CoreMessage } from "../../src/agents/protocol.ts";
 import { agentStub } from "../../src/agents/issue-token.ts";
+import { seedUser, type SeededUser } from "../harness.ts";
 
 export const BASE = "https://stagely.test";
 
@@ -14,11 +15,18 @@ export interface DevAgent {
   build_job_id: string | null;
 }
 
+let developer: Promise<SeededUser> | undefined;
+
+/** A signed-in user of this test file, for the development routes (they take an API token). */
+export function devUser(): Promise<SeededUser> {
+  return (developer ??= seedUser({ name: "Developer" }));
+}
+
 /** An agent with the rows it needs, made through the development route (the same issueAgentToken as provisioning). */
 export async function createAgent(role: "builder" | "preview", secrets: Record<string, string> = {}): Promise<DevAgent> {
   const response = await exports.default.fetch(`${BASE}/v1/dev/agents`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${(await devUser()).token}` },
     body: JSON.stringify({ role, secrets }),
   });
   if (response.status !== 201) throw new Error(`dev agent: ${response.status} ${await response.text()}`);

@@ -101,6 +101,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 /** Every VM of the cloud account that is not terminated, as the provider itself sees them. */
 export async function runningVms(providerId: string, filter: { environment_id?: string } = {}) {
   const [row] = await db.select().from(cloudProviders).where(eq(cloudProviders.id, providerId));
-  const provider = await providerFromRow(row!, await keyringFromConfig(getConfig(env)));
+  const provider = await providerFromRow(row!, await keyringFromConfig(getConfig(env)), { stage: getConfig(env).STAGELY_ENV });
   return provider.findInstances(filter);
 }

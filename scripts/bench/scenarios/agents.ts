@@ -28,7 +28,7 @@ const quiet = () => {};
 async function createAgent(target: Stack, role: "builder" | "preview"): Promise<DevAgent> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${target.apiToken}` },
     body: JSON.stringify({ role }),
   });
   if (response.status !== 201) throw new Error(`POST /v1/dev/agents answered ${response.status}: ${await response.text()}`);
@@ -38,14 +38,15 @@ async function createAgent(target: Stack, role: "builder" | "preview"): Promise<
 async function sendCommand(target: Stack, agentId: string, command: Record<string, unknown>): Promise<void> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}/commands`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${target.apiToken}` },
     body: JSON.stringify(command),
   });
   if (response.status !== 202) throw new Error(`command answered ${response.status}: ${await response.text()}`);
 }
 
 async function agentState(target: Stack, agentId: string): Promise<{ log_inserts: number; log_lines_stored: number }> {
-  return (await (await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}`)).json()) as { log_inserts: number; log_lines_stored: number };
+  const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}`, { headers: { authorization: `Bearer ${target.apiToken}` } });
+  return (await response.json()) as { log_inserts: number; log_lines_stored: number };
 }
 
 /** Resolves on the first message from Core that `match` accepts. */
@@ -96,8 +97,16 @@ function workerMemory(port: number): { workerd_mb: number; wrangler_group_mb: nu
  * A connected agent that says HELLO and otherwise only listens: the latency measurement is then the delivery path
  * alone, not the agent's STATUS reports and the queue traffic they cause (whose consumer arrives with the pipeline).
  */
+/** Node's WebSocket (undici) takes headers; the Workers types in this project do not know that. */
+const Socket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
+
+/**
+ * The n-th simulated VM's own address. Agent connects are limited per client IP (wrangler.toml), and in production
+ * every VM has its own; wrangler dev takes CF-Connecting-IP from the request, so each simulated agent sends one.
+ */
+const vmAddress = (n: number) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+
 function listeningAgent(target: Stack, agent: DevAgent, onMessage: (m: CoreMessage) => void): { stop(): void } {
-  const Socket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
   const ws = new Socket(`${target.apiUrl.replace(/^http/, "ws")}/v1/agent/connect`, { headers: { Authorization: `Bearer ${agent.token}` } });
   ws.addEventListener("open", () =>
     ws.send(
@@ -222,9 +231,11 @@ async function manyAgents(
               return;
             }
             const entry = { sim: undefined as unknown as SimulatedAgent, heartbeats: 0, connected: false };
+            const address = vmAddress(sims.length + 1);
             entry.sim = startSimulatedAgent({
               coreUrl: target.apiUrl,
               token: agent.token,
+              openSocket: async (url, headers) => new Socket(url, { headers: { ...headers, "CF-Connecting-IP": address } }),
               log: quiet,
               onMessage: (m) => {
                 if (m.type === "HELLO_ACK") entry.connected = true;

@@ -10,20 +10,23 @@ export const apiScenario: BenchScenario = {
   name: "api",
   async run({ target, total, concurrency, log }) {
     const db = getDb(target.local.databaseUrl(target.database));
-    const userId = newId("user");
     const teamId = newId("team");
     const projectId = newId("project");
-    // The mutation rate limit is per token (120/min), so writes rotate over enough tokens to stay under it.
+    // The mutation rate limit is per user (120/min), so writes rotate over enough users (owners of the team, one
+    // token each) to stay under it.
     const perCase = Math.ceil(total / 100);
     const tokens = await Promise.all(Array.from({ length: perCase * 2 }, () => generateToken("api")));
+    const userIds = tokens.map(() => newId("user"));
     await db.batch([
-      db.insert(users).values({ id: userId, email: `${userId}@bench.test` }),
       db.insert(teams).values({ id: teamId, slug: `bench-${teamId.slice(5)}`, name: "Bench" }),
-      db.insert(teamMembers).values({ teamId, userId, role: "owner" }),
       db.insert(projects).values({ id: projectId, teamId, slug: "bench", name: "Bench", repoUrl: "https://github.com/acme/bench" }),
-      ...tokens.map((t) => db.insert(apiTokens).values({ id: newId("token"), userId, kind: "api", name: "bench", tokenHash: t.hash, tokenHint: t.hint, lastUsedAt: new Date() })),
+      ...userIds.map((userId) => db.insert(users).values({ id: userId, email: `${userId}@bench.test` })),
+      ...userIds.map((userId) => db.insert(teamMembers).values({ teamId, userId, role: "owner" })),
+      ...tokens.map((t, i) =>
+        db.insert(apiTokens).values({ id: newId("token"), userId: userIds[i]!, kind: "api", name: "bench", tokenHash: t.hash, tokenHint: t.hint, lastUsedAt: new Date() }),
+      ),
     ]);
-    // `set` picks a separate group of tokens for each writing case.
+    // `set` picks a separate group of users for each writing case.
     const auth = (i: number, set = 0) => ({ Authorization: `Bearer ${tokens[set * perCase + Math.floor(i / 100)]!.token}`, "Content-Type": "application/json" });
     const slug = `bench-${teamId.slice(5)}`;
     const cases: { name: string; request: (i: number) => Promise<Response>; status: number }[] = [

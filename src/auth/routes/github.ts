@@ -18,10 +18,10 @@ export const startGitHubLogin = defineRoute({
   path: "/v1/auth/github",
   summary: "Start signing in with GitHub (redirects to GitHub)",
   tag: "auth",
-  access: { kind: "public" },
+  access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
   status: 302,
   async handler(c) {
-    const app = oauthApp(configOf(c));
+    const app = await oauthApp(configOf(c));
     const { state, nonce } = await signState(app);
     setCookie(c, STATE_COOKIE, nonce, {
       httpOnly: true,
@@ -39,7 +39,7 @@ export const finishGitHubLogin = defineRoute({
   path: "/v1/auth/github/callback",
   summary: "GitHub sends the user back here; answers with a session token",
   tag: "auth",
-  access: { kind: "public" },
+  access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
   query: z.object({
     code: z.string().min(1).max(200).optional(),
     state: z.string().min(1).max(300),
@@ -47,7 +47,7 @@ export const finishGitHubLogin = defineRoute({
   }),
   response: z.object({ token: z.string(), token_type: z.literal("Bearer"), expires_at: z.string(), user: userSchema }),
   async handler(c, { query }) {
-    const app = oauthApp(configOf(c));
+    const app = await oauthApp(configOf(c));
     await verifyState(app, query.state, getCookie(c, STATE_COOKIE));
     deleteCookie(c, STATE_COOKIE, { path: "/v1/auth/github" });
     if (query.error || !query.code) throw new ApiError("UNAUTHORIZED", "GitHub sign-in was cancelled or refused");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dbOf, keyringOf } from "../../app-env.ts";
+import { configOf, dbOf, keyringOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
@@ -9,7 +9,7 @@ import { newId } from "../../lib/ids.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { teamParams } from "../../lib/schemas.ts";
 import { encryptCredentials } from "../../providers/credentials.ts";
-import { cloudProviderSchema, providerConflict, providerFields, summarizeCredentials, toApiCloudProvider, typedCredentials } from "../model.ts";
+import { assertAllowedOnThisServer, cloudProviderSchema, providerConflict, providerFields, summarizeCredentials, toApiCloudProvider, typedProvider } from "../model.ts";
 
 export const createCloudProvider = defineRoute({
   method: "post",
@@ -18,16 +18,14 @@ export const createCloudProvider = defineRoute({
   tag: "cloud-providers",
   access: { kind: "team", minRole: "admin", resource: "team" },
   params: teamParams,
-  body: z.intersection(
-    z.object({ name: providerFields.name, region: providerFields.region, config: providerFields.config.default({}) }),
-    typedCredentials,
-  ),
+  body: z.intersection(z.object({ name: providerFields.name, region: providerFields.region }), typedProvider),
   example: { name: "hetzner-prod", provider_type: "hetzner", region: "nbg1", credentials: { api_token: "hcloud-example-token-0123456789abcdef" } },
   response: cloudProviderSchema,
   status: 201,
   async handler(c, { params, body }) {
     const auth = c.get("auth");
     const membership = requireTeamRole(auth, params.team, "admin");
+    assertAllowedOnThisServer(configOf(c), body.provider_type, body.config);
     const db = dbOf(c);
     const id = newId("cloudProvider");
     const credentials = body.credentials as Record<string, string>;

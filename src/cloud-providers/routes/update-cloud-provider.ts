@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { dbOf, keyringOf } from "../../app-env.ts";
+import { configOf, dbOf, keyringOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
 import { teamIdsWithRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
@@ -10,9 +10,26 @@ import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { credentialSchemas, encryptCredentials } from "../../providers/credentials.ts";
 import type { SupportedProviderType } from "../../providers/types.ts";
-import { cloudProviderParams, cloudProviderSchema, providerConflict, providerFields, summarizeCredentials, toApiCloudProvider } from "../model.ts";
+import {
+  assertAllowedOnThisServer,
+  cloudProviderParams,
+  cloudProviderSchema,
+  providerConfig,
+  providerConflict,
+  providerFields,
+  summarizeCredentials,
+  toApiCloudProvider,
+} from "../model.ts";
 
 const teamOf = (id: string) => sql`SELECT team_id FROM ${cloudProviders} WHERE id = ${id}`;
+
+/** A field that can only be checked once the stored provider type is known: its value, or a 400 naming the failing parts. */
+function checked<T extends z.ZodType>(field: string, schema: T | undefined, value: unknown): z.output<T> {
+  const parsed = schema?.safeParse(value);
+  if (parsed?.success) return parsed.data;
+  const issues = parsed?.error.issues.map((i) => ({ path: [field, ...i.path].join("."), message: i.message })) ?? [{ path: field, message: "not supported for this provider type" }];
+  throw new ApiError("VALIDATION_FAILED", `invalid json: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
+}
 
 export const updateCloudProvider = defineRoute({
   method: "patch",
@@ -25,7 +42,7 @@ export const updateCloudProvider = defineRoute({
     .object({
       name: providerFields.name.optional(),
       region: providerFields.region.optional(),
-      config: providerFields.config.optional(),
+      config: providerFields.config.optional().describe("replaces the stored config; the fields of the provider type"),
       is_active: z.boolean().optional(),
       credentials: z.record(z.string(), z.string()).optional().describe("replaces the stored credentials; same fields as on create"),
     })
@@ -38,20 +55,23 @@ export const updateCloudProvider = defineRoute({
     const db = dbOf(c);
     const writable = and(eq(cloudProviders.id, params.id), inArray(cloudProviders.teamId, teamIdsWithRole(auth, "admin")));
     let sealed: { encryptedCredentials: string; credentialsSummary: { fields: string[]; hint: string | null } } | undefined;
-    if (body.credentials) {
-      // Credentials are checked against the stored provider type, so that is read first.
+    let config: Record<string, unknown> | undefined;
+    if (body.credentials || body.config) {
+      // Credentials and config are checked against the stored provider type, so that is read first.
       const [current] = await db.select({ type: cloudProviders.providerType }).from(cloudProviders).where(writable);
       if (!current) throw await explainMiss(db, auth, { what: "cloud provider", id: params.id, teamOf: teamOf(params.id), minRole: "admin" });
-      const parsed = credentialSchemas[current.type as SupportedProviderType]?.safeParse(body.credentials);
-      if (!parsed?.success) {
-        const issues = parsed?.error.issues.map((i) => ({ path: ["credentials", ...i.path].join("."), message: i.message })) ?? [];
-        throw new ApiError("VALIDATION_FAILED", `invalid json: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
+      const type = current.type as SupportedProviderType;
+      if (body.config) {
+        config = checked("config", providerConfig(type), body.config);
+        assertAllowedOnThisServer(configOf(c), type, config);
       }
-      const credentials = parsed.data as Record<string, string>;
-      sealed = {
-        encryptedCredentials: await encryptCredentials(await keyringOf(c), { id: params.id }, credentials),
-        credentialsSummary: summarizeCredentials(credentials),
-      };
+      if (body.credentials) {
+        const credentials = checked("credentials", credentialSchemas[type], body.credentials) as Record<string, string>;
+        sealed = {
+          encryptedCredentials: await encryptCredentials(await keyringOf(c), { id: params.id }, credentials),
+          credentialsSummary: summarizeCredentials(credentials),
+        };
+      }
     }
     try {
       const [, [provider]] = await db.batch([
@@ -66,7 +86,7 @@ export const updateCloudProvider = defineRoute({
           .set({
             name: body.name,
             region: body.region,
-            config: body.config,
+            config,
             isActive: body.is_active,
             ...(sealed ? { ...sealed, lastValidatedAt: null, validationError: null } : {}),
           })

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { dbOf, keyringOf } from "../../app-env.ts";
+import { configOf, dbOf, keyringOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { teamIdsWithRole } from "../../auth/roles.ts";
 import { cloudProviders } from "../../db/schema.ts";
@@ -24,7 +24,7 @@ export const validateCloudProvider = defineRoute({
     if (!row) {
       throw await explainMiss(db, auth, { what: "cloud provider", id: params.id, teamOf: sql`SELECT team_id FROM ${cloudProviders} WHERE id = ${params.id}`, minRole: "admin" });
     }
-    const outcome = await validateProviderCredentials(row, await keyringOf(c));
+    const outcome = await validateProviderCredentials(row, await keyringOf(c), { stage: configOf(c).STAGELY_ENV });
     const error = outcome.ok ? null : outcome.error;
     const [[updated]] = await db.batch([
       db.update(cloudProviders).set({ lastValidatedAt: new Date(), validationError: error }).where(mine).returning(),

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { dbOf } from "../../app-env.ts";
 import { readJobLogs } from "../../agents/job-logs.ts";
 import { streamJobLogs } from "../../agents/log-stream.ts";
+import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { jobParams, jobSchema, toApiJob } from "../model.ts";
 import { jobInTeam } from "../scoped.ts";
@@ -41,6 +42,16 @@ export const getJobLogs = defineRoute({
   },
 });
 
+/** The seq an EventSource reconnecting with `Last-Event-ID` saw last (the ids of this stream's events are seqs). */
+function resumeAfter(lastEventId: string | undefined): number {
+  if (!lastEventId) return 0;
+  if (!/^\d{1,15}$/.test(lastEventId)) {
+    const issue = { path: "Last-Event-ID", message: "must be the id of an event of this stream (a whole number, at most 15 digits)" };
+    throw new ApiError("VALIDATION_FAILED", `invalid header: ${issue.path}: ${issue.message}`, { issues: [issue] });
+  }
+  return Number(lastEventId);
+}
+
 export const streamJobLogsRoute = defineRoute({
   method: "get",
   path: "/v1/jobs/:id/logs/stream",
@@ -52,8 +63,6 @@ export const streamJobLogsRoute = defineRoute({
   async handler(c, { params, query }) {
     const db = dbOf(c);
     await jobInTeam(db, c.get("auth"), params.id, "viewer");
-    const lastEventId = Number(c.req.header("Last-Event-ID"));
-    const after = query.after ?? (Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : 0);
-    return streamJobLogs(c.env, db, params.id, after);
+    return streamJobLogs(c.env, db, params.id, query.after ?? resumeAfter(c.req.header("Last-Event-ID")));
   },
 });

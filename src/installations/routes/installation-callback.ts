@@ -32,7 +32,7 @@ export const installationCallback = defineRoute({
   summary:
     "GitHub sends the installing user back here: connects the installation to the team of the install link, then redirects to the app (JSON with Accept: application/json)",
   tag: "github",
-  access: { kind: "public" },
+  access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
   query: z.object({
     installation_id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
     setup_action: z.enum(["install", "update", "request"]).optional(),
@@ -65,7 +65,7 @@ export const installationCallback = defineRoute({
     }
     const installationId = query.installation_id;
 
-    const app = oauthApp(config);
+    const app = await oauthApp(config);
     const userToken = await exchangeCode(app, query.code, `${config.PUBLIC_URL}${CALLBACK_PATH}`, restart);
     const githubUser = await fetchGitHubUser(app, userToken);
     if (githubUser.id !== caller.githubId) {

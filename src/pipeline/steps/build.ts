@@ -58,7 +58,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
   });
 
   try {
-    const cloud = await providerFromRow(provider, ctx.keyring);
+    const cloud = await providerFromRow(provider, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
     const instance = await cloud.createInstance({
       size: job.machineSize,
       architecture: arch,

@@ -73,7 +73,7 @@ async function previewAgentOf(ctx: PipelineContext, environmentId: string): Prom
 async function createPreviewVm(ctx: PipelineContext, loaded: NonNullable<Awaited<ReturnType<typeof loadRun>>>): Promise<string> {
   const { environment, provider } = loaded;
   const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
-  const cloud = await providerFromRow(provider!, ctx.keyring);
+  const cloud = await providerFromRow(provider!, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
   const instance = await cloud.createInstance({
     size: environment.size,
     architecture: "amd64",

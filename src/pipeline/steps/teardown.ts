@@ -37,7 +37,7 @@ export async function handleTerminateVm(ctx: PipelineContext, message: { cloud_p
     ctx.logger.error("cannot terminate a VM: its cloud provider was deleted", { cloud_provider_id: message.cloud_provider_id, instance_id: message.instance_id });
     return;
   }
-  const provider = await providerFromRow(row, ctx.keyring);
+  const provider = await providerFromRow(row, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
   await provider.terminateInstance(message.instance_id, message.region ?? undefined);
   await ctx.db
     .update(environments)
