@@ -6,7 +6,7 @@ import { pageQuery } from "../src/lib/pagination.ts";
 import { registeredRoutes } from "../src/lib/route.ts";
 import { unstorableTextIssues } from "../src/lib/validation.ts";
 import { db } from "./db.ts";
-import { call, seedPipeline, seedProject, seedWorld } from "./harness.ts";
+import { call, seedInstallation, seedPipeline, seedProject, seedWorld } from "./harness.ts";
 
 // Text Postgres cannot store (U+0000, unpaired surrogates), times outside its range and forged cursors are refused
 // with a 400 naming the field, before anything is written: one rule for every route (src/lib/validation.ts).
@@ -50,6 +50,7 @@ describe("text Postgres cannot store", () => {
 
   it("refuses unpaired surrogates anywhere in a body, jsonb keys and values included", async () => {
     const w = await seedWorld();
+    await seedInstallation(w.team.id, ["acme/web"]);
     const before = await auditCount(w.team.id);
     const token = await call("POST", "/v1/tokens", { token: w.owner.token, body: withLoneSurrogate('{"name":"aLONEb"}') });
     expectFieldRefused(token, "name");

@@ -25,8 +25,8 @@ function encode(position: Position): string {
   return btoa(JSON.stringify([position.at.toISOString(), position.id])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
 }
 
-/** Every id is a prefix, an underscore and lowercase alphanumerics (src/lib/ids.ts). */
-const cursorId = /^[a-z]+_[0-9a-z]{1,32}$/;
+/** Our ids are a prefix, an underscore and lowercase alphanumerics (src/lib/ids.ts); GitHub's are numbers. */
+const cursorId = /^(?:[a-z]+_[0-9a-z]{1,32}|[1-9][0-9]{0,18})$/;
 
 function decode(cursor: string): Position {
   try {
