@@ -66,7 +66,7 @@ export async function previewProject(commits: string[], options: { yaml?: string
 }
 
 export function deploymentsOf(repo: string) {
-  return fakeGitHub(`/_fake/repos/${repo}/deployments`) as Promise<{ id: number; statuses: { state: string; environment_url?: string }[] }[]>;
+  return fakeGitHub(`/_fake/repos/${repo}/deployments`) as Promise<{ id: number; statuses: { state: string; environment_url?: string; description: string; log_url: string }[] }[]>;
 }
 
 export function commentsOf(repo: string, pr: number) {
