@@ -66,6 +66,24 @@ describe("a pull request with a broken stagely.yaml", () => {
   });
 });
 
+describe("a deploy that Core cannot start", () => {
+  it("says why on the pull request too, since the reason is Core's own", { timeout: 60_000 }, async () => {
+    const project = await previewProject([sha(1)], { compose: null });
+    await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 14, sha: sha(1), installationId: project.installationId }));
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(project.projectId, 14);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const [run] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, failed.id));
+    expect(run!.errorMessage).toBe(`no docker-compose.yml (or compose.yaml) at the repository root at commit ${sha(1).slice(0, 12)}`);
+    const comments = await eventually("the comment", async () => {
+      const found = await commentsOf(project.repo, 14);
+      return found.some((c) => c.body.includes("The deploy failed")) ? found : undefined;
+    });
+    expect(comments[0]!.body).toContain(`The deploy failed: ${run!.errorMessage}. Details: https://stagely.test/v1/runs/${run!.id}`);
+  });
+});
+
 describe("a deploy too large for the agent protocol", () => {
   it("fails the run at once, saying why, instead of retrying it as if the cloud were down", { timeout: 60_000 }, async () => {
     const project = await previewProject([sha(1)]);

@@ -39,7 +39,7 @@ async function fakeGitHub(path: string, body?: unknown) {
 }
 
 /** A team with a project on the local cloud, its repository installed on the fake GitHub App with stagely.yaml at each commit. */
-export async function previewProject(commits: string[], options: { yaml?: string; quota?: { environments?: number; builds?: number } } = {}) {
+export async function previewProject(commits: string[], options: { yaml?: string; compose?: string | null; quota?: { environments?: number; builds?: number } } = {}) {
   const owner = await seedUser();
   const team = await seedTeam([{ user: owner, role: "owner" }]);
   if (options.quota) {
@@ -60,7 +60,7 @@ export async function previewProject(commits: string[], options: { yaml?: string
   const installation = await fakeGitHub("/_fake/app/installations", { repositories: [repo] });
   for (const commit of commits) {
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: options.yaml ?? STAGELY_YAML });
-    await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: COMPOSE });
+    if (options.compose !== null) await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: options.compose ?? COMPOSE });
   }
   return { owner, team, repo, projectId: project.body.id as string, providerId: provider.body.id as string, installationId: installation.id as number };
 }

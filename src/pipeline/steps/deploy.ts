@@ -26,7 +26,8 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   const loaded = await loadRun(ctx.db, runId);
   if (!loaded || loaded.run.status !== "deploying") return;
   const { run, environment, project, provider } = loaded;
-  const fail = (reason: string) => finishDeploy(ctx, runId, false, reason);
+  // Core's own reasons (no compose file, no VM): safe to show on the pull request as they are.
+  const fail = (reason: string) => finishDeploy(ctx, runId, false, reason, reason);
   if (!provider) return fail("the environment's cloud provider was removed");
 
   const repo = repoOf(project.repoUrl);
@@ -145,22 +146,23 @@ async function deploySecrets(ctx: PipelineContext, projectId: string, services: 
 export async function handleDeployReported(ctx: PipelineContext, event: EnvironmentDeployReportedEvent): Promise<void> {
   const unhealthy = event.services.filter((s) => s.health !== undefined && s.health !== null && s.health !== "healthy");
   if (event.state === "completed" || (event.state === "running" && event.services.length > 0 && unhealthy.length === 0)) {
-    return finishDeploy(ctx, event.job_id, true, null);
+    return finishDeploy(ctx, event.job_id, true, null, null);
   }
   if (event.state === "failed" || event.state === "terminated") {
     const detail = event.services.map((s) => `${s.name}: ${s.status}${s.health ? ` (${s.health})` : ""}`).join(", ");
     const lines = event.last_lines.slice(-20);
     const tail = lines.length ? `\nLast lines of the deploy:\n${lines.join("\n")}` : "";
     const { mask } = await loadProjectMasker(ctx.db, ctx.keyring, { environmentId: event.environment_id }, ctx.logger);
-    return finishDeploy(ctx, event.job_id, false, mask(`the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`));
+    return finishDeploy(ctx, event.job_id, false, mask(`the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`), null);
   }
 }
 
 /**
  * Settles the run and tells GitHub. A failure's text stays with the run (readable by the team); the pull request
- * comment and the deployment status only link to it, since a comment is public on a public repository.
+ * comment and the deployment status link to it and show at most `publicReason`, a reason of Core's own, never what
+ * the agent reported: a comment is public on a public repository.
  */
-async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null): Promise<void> {
+async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null, publicReason: string | null): Promise<void> {
   const { changed } = await settleDeploy(ctx.db, runId, healthy, error);
   if (!changed) return;
   const loaded = await loadRun(ctx.db, runId);
@@ -168,7 +170,8 @@ async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolea
   const target = await loadEnvironment(ctx.db, loaded.environment.id);
   if (target) {
     const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
-    const message = healthy ? `The preview is ready at ${url}` : `The deploy failed. What happened: ${ctx.config.PUBLIC_URL}/v1/runs/${runId}`;
+    const details = `${ctx.config.PUBLIC_URL}/v1/runs/${runId}`;
+    const message = healthy ? `The preview is ready at ${url}` : publicReason ? `The deploy failed: ${publicReason}. Details: ${details}` : `The deploy failed. What happened: ${details}`;
     await reportToGitHub(ctx, target, healthy ? "success" : "failure", { message, runId });
   }
   await scheduleTeam(ctx, loaded.project.teamId);
