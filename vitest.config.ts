@@ -56,6 +56,9 @@ export default defineConfig({
                   GITHUB_APP_SLUG: GITHUB_APP_SLUG,
                   GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
                   GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+                  // Small enough for test/agents/log-limits.test.ts to reach, above what any other test stores per job.
+                  MAX_LOG_LINES_PER_JOB: "5000",
+                  MAX_LOG_BYTES_PER_JOB: String(1024 * 1024),
                 },
               },
             };

@@ -1,8 +1,10 @@
 // npm run bench [-- --db pglite|postgres] [--only health,...] [--requests N] [--concurrency C]
 // Drives the real Worker under `wrangler dev` against the local database and reports latency, throughput and
 // database round trips per request (counted by the local database server). Not part of `npm test`.
+// Every result row is printed twice: in the scenario's table, and as one JSON line on stdout starting with `{`
+// (`{"scenario": ..., "group": ..., ...figures, "load_1m": ...}`), so runs can be compared by a script.
 import { execFileSync } from "node:child_process";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { defaultTestBackend, type BackendKind } from "./local-db/index.ts";
 import { startStack } from "./lib/stack.ts";
@@ -25,6 +27,10 @@ const { values } = parseArgs({
   },
 });
 const backend = (values.db ?? defaultTestBackend()) as BackendKind;
+// wrangler dev records a trace of every event into a local SQLite store by default, in the same workerd process as
+// the Worker: a cost deployed Workers do not pay in their isolate (about half the CPU of log ingestion). Off unless
+// X_LOCAL_OBSERVABILITY=true is set, to measure with it.
+process.env.X_LOCAL_OBSERVABILITY ??= "false";
 const only = values.only?.split(",");
 const log = (line: string) => console.log(`[bench] ${line}`);
 
@@ -43,6 +49,7 @@ try {
     log(`scenario ${scenario.name}`);
     const rows = await scenario.run({ target, total: Number(values.requests), concurrency: Number(values.concurrency), log });
     console.table(rows);
+    for (const row of rows) console.log(JSON.stringify({ scenario: row.scenario, group: scenario.name, ...row, load_1m: Number(loadavg()[0]!.toFixed(2)) }));
   }
 } finally {
   await target.stop();
@@ -55,4 +62,4 @@ const output = execFileSync("npx", ["--no-install", "wrangler", "deploy", "--dry
 });
 const size = /Total Upload: ([\d.]+ KiB) \/ gzip: ([\d.]+ KiB)/.exec(output);
 console.log(size ? `bundle: ${size[1]} (gzip ${size[2]})` : output);
-console.log(`database backend: ${backend}; machine: ${cpus().length} cores`);
+console.log(`database backend: ${backend}; machine: ${cpus().length} cores; wrangler dev local observability: ${process.env.X_LOCAL_OBSERVABILITY}`);

@@ -42,6 +42,8 @@ const optionalText = z
   .optional()
   .transform((value) => (value === "" ? undefined : value));
 
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
 export const configSchema = z.object({
   STAGELY_ENV: z.enum(["development", "test", "production"]).default("production"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -78,6 +80,18 @@ export const configSchema = z.object({
     .pipe(z.string().regex(/^[a-z0-9][a-z0-9-]{0,99}$/, "must be the App's slug (lowercase letters, digits, dashes)").optional()),
   GITHUB_APP_PRIVATE_KEY: optionalText,
   GITHUB_WEBHOOK_SECRET: optionalText,
+  /** A build job whose log grows beyond either limit is failed and its agent stopped. */
+  MAX_LOG_LINES_PER_JOB: count(200_000),
+  MAX_LOG_BYTES_PER_JOB: count(50 * 1024 * 1024),
+  /** Live log streams (`/v1/jobs/:id/logs/stream`) one user may have open at once. */
+  MAX_LIVE_LOG_STREAMS_PER_USER: count(10),
+  /** Connects an agent may make per minute (a burst of as many, then one every 60/n s); more get 429. */
+  AGENT_CONNECTS_PER_MINUTE: count(10),
+  /** The reaper deletes build logs of jobs finished longer ago, audit rows and webhook delivery ids older than this. */
+  BUILD_LOG_RETENTION_DAYS: count(30),
+  AUDIT_LOG_RETENTION_DAYS: count(365),
+  /** At least 3: GitHub lets a delivery be redelivered for 3 days, and a redelivery must still be recognised. */
+  WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().int().min(3, "must be at least 3 (GitHub redelivers for 3 days)").default(7),
 });
 
 export type Config = z.infer<typeof configSchema>;

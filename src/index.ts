@@ -5,6 +5,7 @@ import { pipelineContext } from "./pipeline/context.ts";
 import { runReaper } from "./pipeline/reaper.ts";
 
 export { AgentConnection } from "./agents/agent-connection.ts";
+export { LiveStreamSlots } from "./agents/live-stream-slots.ts";
 
 export default {
   fetch: app.fetch,

@@ -58,14 +58,19 @@ type NodeWebSocket = WebSocket & { bufferedAmount?: number };
 const WebSocketWithHeaders = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => NodeWebSocket;
 const openWithHeaders = async (url: string, headers: Record<string, string>): Promise<WebSocket> => new WebSocketWithHeaders(url, { headers });
 
+interface UnackedLine {
+  line: LogLine;
+  sentAt: number;
+}
+
 interface Job {
   id: string;
   kind: "build" | "deploy";
   nextSeq: number;
-  /** Sent or not, kept until a LOG_ACK covers them; `sentAt` 0 = not sent on the current connection. */
-  unacked: { line: LogLine; sentAt: number }[];
-  /** Lines waiting to be batched into the next LOG frame. */
-  batch: LogLine[];
+  /** Sent or not, in seq order, kept until a LOG_ACK covers them; `sentAt` 0 = not sent on the current connection. */
+  unacked: UnackedLine[];
+  /** Lines waiting to be batched into the next LOG frame (also in `unacked`). */
+  batch: UnackedLine[];
   lastStatus: Record<string, unknown> | null;
   cancelled: boolean;
 }
@@ -195,9 +200,10 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
       case "LOG_ACK": {
         const job = jobs.get(message.job_id);
         if (!job) return;
-        const before = job.unacked.length;
-        job.unacked = job.unacked.filter((entry) => entry.line.seq > message.seq);
-        stats.linesAcked += before - job.unacked.length;
+        let covered = 0;
+        while (covered < job.unacked.length && job.unacked[covered]!.line.seq <= message.seq) covered++;
+        job.unacked.splice(0, covered);
+        stats.linesAcked += covered;
         return;
       }
       case "BUILD":
@@ -253,21 +259,20 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
   }
 
   function emit(job: Job, stream: "stdout" | "stderr", data: string): void {
-    const line: LogLine = { seq: job.nextSeq++, stream, timestamp: new Date().toISOString(), data };
-    job.unacked.push({ line, sentAt: 0 });
-    job.batch.push(line);
+    const entry: UnackedLine = { line: { seq: job.nextSeq++, stream, timestamp: new Date().toISOString(), data }, sentAt: 0 };
+    job.unacked.push(entry);
+    job.batch.push(entry);
     if (job.batch.length >= LOG_BATCH_LINES) flushBatch(job);
   }
 
   function flushBatch(job: Job): void {
     if (job.batch.length === 0) return;
-    const lines = job.batch;
+    const entries = job.batch;
     job.batch = [];
-    if (send({ type: "LOG", job_id: job.id, lines })) {
-      stats.linesSent += lines.length;
+    if (send({ type: "LOG", job_id: job.id, lines: entries.map((entry) => entry.line) })) {
+      stats.linesSent += entries.length;
       const now = Date.now();
-      const sent = new Set(lines.map((l) => l.seq));
-      for (const entry of job.unacked) if (sent.has(entry.line.seq)) entry.sentAt = now;
+      for (const entry of entries) entry.sentAt = now;
     }
   }
 

@@ -5,13 +5,15 @@ import { keyringFromConfig, timingSafeEqual, type Keyring } from "../lib/crypto.
 import { Logger, type LogLevel } from "../lib/logger.ts";
 import { recordConnected, recordDisconnected, recordSeen, type AgentRef } from "./agent-records.ts";
 import { CommandQueue } from "./command-queue.ts";
+import { takeConnectToken } from "./connect-limit.ts";
 import { insertLogLines, type JobLogLine } from "./job-logs.ts";
 import { applyBuildReport } from "./job-reports.ts";
 import { KnownJobs } from "./known-jobs.ts";
-import { LogBuffer } from "./log-buffer.ts";
-import { loadJobMasker, type Masker } from "./masking.ts";
+import { LogBuffer, type LogLimits } from "./log-buffer.ts";
+import { AssignmentMasker, loadProjectMasker, type MaskerInUse, type SecretsOwner } from "./masking.ts";
 import { Outbox } from "./outbox.ts";
 import {
+  CommandTooLargeError,
   HEARTBEAT_INTERVAL_SECONDS,
   MAX_FRAME_BYTES,
   MAX_LINE_CHARS,
@@ -19,6 +21,7 @@ import {
   agentCommand,
   closeCodes,
   parseAgentFrame,
+  utf8Length,
   type AgentCommandInput,
   type AgentErrorMessage,
   type CoreMessage,
@@ -29,7 +32,10 @@ import {
 } from "./protocol.ts";
 import { bearerToken, hashAgentToken } from "./tokens.ts";
 
-/** Lines are written to Postgres when this many are buffered for a job, or FLUSH_DELAY_MS after the first one arrived. */
+/**
+ * Lines are written to Postgres when this many (or MAX_INSERT_CHARS of text) are buffered for a job, or
+ * FLUSH_DELAY_MS after the first one arrived.
+ */
 export const FLUSH_LINES = 500;
 export const FLUSH_DELAY_MS = 1000;
 /** How many of a deploy's last log lines are kept (and sent with a failure). */
@@ -38,6 +44,16 @@ export const DEPLOY_TAIL_LINES = 50;
 const MAX_INSERT_CHARS = 2_000_000;
 /** Heartbeats refresh `last_seen_at` in Postgres at most this often. */
 export const SEEN_WRITE_INTERVAL_MS = 60_000;
+/**
+ * A closed connection is recorded as disconnected only after this long, so an agent that reconnects within it (a
+ * reconnect loop, a Core deploy) costs no database write for the close nor for its next HELLO.
+ */
+export const DISCONNECT_GRACE_MS = 60_000;
+/** Buffered for one job beyond this, LOG frames wait for inserts instead of buffering more (memory is bounded). */
+const MAX_BUFFERED_LINES = 10 * FLUSH_LINES;
+const MAX_BUFFERED_BYTES = 4 * MAX_INSERT_CHARS;
+/** Tries of one insert whose secrets changed under it (masked again each time) before it is left to the alarm. */
+const MASK_RETRIES = 3;
 const RETRY_MS = 5_000;
 /** A live tail that falls this many chunks behind is dropped (its client resumes from the database with Last-Event-ID). */
 const MAX_TAIL_BACKLOG = 1000;
@@ -55,6 +71,12 @@ export interface AgentRegistration {
 
 interface Identity extends AgentRegistration {
   revoked: boolean;
+}
+
+/** The last HELLO and the address it came from, as written to `agent_connections`. */
+interface HelloRecord {
+  hello: HelloMessage;
+  ip: string | null;
 }
 
 /**
@@ -125,7 +147,7 @@ export class AgentConnection extends DurableObject<Env> {
   private drainAgain = false;
   private drainForce = false;
   private keyring: Promise<Keyring> | null = null;
-  private readonly maskers = new Map<string, Promise<Masker>>();
+  private assignmentMasker: AssignmentMasker | null = null;
   private readonly tails = new Map<string, Set<ReadableStreamDefaultController<Uint8Array>>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -161,11 +183,12 @@ export class AgentConnection extends DurableObject<Env> {
    */
   async sendCommand(input: AgentCommandInput): Promise<{ id: number; delivered: boolean }> {
     const command = agentCommand.parse(input);
-    if (JSON.stringify(command).length > MAX_FRAME_BYTES) throw new RangeError(`the command exceeds ${MAX_FRAME_BYTES} bytes`);
+    const bytes = utf8Length(JSON.stringify(command));
+    if (bytes > MAX_FRAME_BYTES) throw new CommandTooLargeError(command, bytes);
     // Not behind agent messages (a slow database must not delay a command): its own queue keeps commands in order.
     return this.serial("commands", async () => {
       const identity = this.identity();
-      if (!identity) throw new Error("unknown agent");
+      if (!identity) throw new Error("unknown agent (never registered, or retired and its storage deleted)");
       if (identity.revoked) throw new Error("the agent is revoked");
       if (command.type === "BUILD" && identity.role !== "builder") throw new Error("BUILD is for builder agents");
       if (command.type === "DEPLOY" && identity.role !== "preview") throw new Error("DEPLOY is for preview agents");
@@ -205,6 +228,7 @@ export class AgentConnection extends DurableObject<Env> {
       for (const jobId of [...this.tails.keys()]) this.endTails(jobId);
       await this.attempt(() => this.syncPresence());
       await this.drain(true);
+      await this.clearIfRetired();
     });
   }
 
@@ -239,9 +263,10 @@ export class AgentConnection extends DurableObject<Env> {
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
         subscriber = controller;
-        const buffered: TailEvent[] = this.logs.pendingAfter(jobId, afterSeq).map((line) => ({ type: "line", ...line }));
-        const job = this.jobs.get(jobId);
-        if (!job || job.finished || this.identity()?.revoked) {
+        const identity = this.identity();
+        const buffered: TailEvent[] = identity ? this.logs.pendingAfter(jobId, afterSeq).map((line) => ({ type: "line", ...line })) : [];
+        const job = identity ? this.jobs.get(jobId) : undefined;
+        if (!job || job.finished || identity?.revoked) {
           controller.enqueue(encodeEvents([...buffered, { type: "end" }]));
           controller.close();
           return;
@@ -270,6 +295,11 @@ export class AgentConnection extends DurableObject<Env> {
       return new Response(null, { status: 401 });
     }
     if ((request.headers.get("Upgrade") ?? "").toLowerCase() !== "websocket") return new Response(null, { status: 426 });
+    const admitted = takeConnectToken(this.ctx.storage.kv, getConfig(this.env).AGENT_CONNECTS_PER_MINUTE);
+    if (!admitted.ok) {
+      this.logger().warn("agent connect refused", { reason: "connect rate limit" });
+      return new Response(null, { status: 429, headers: { "Retry-After": String(admitted.retryAfterSeconds) } });
+    }
 
     for (const old of this.openSockets()) this.closeSocket(old, closeCodes.superseded, "replaced by a newer connection");
     const pair = new WebSocketPair();
@@ -338,6 +368,7 @@ export class AgentConnection extends DurableObject<Env> {
         await this.attempt(() => this.syncPresence());
         const flushDueAt = this.ctx.storage.kv.get<number>("flushDueAt");
         await this.drain(flushDueAt !== undefined && flushDueAt <= now);
+        await this.clearIfRetired();
       } catch (error) {
         this.logger().error("agent alarm failed", describeError(error));
         this.ctx.storage.kv.put("retryAt", Date.now() + RETRY_MS);
@@ -390,13 +421,18 @@ export class AgentConnection extends DurableObject<Env> {
       this.closeSocket(ws, closeCodes.authFailed, "agent_id does not match the token");
       return;
     }
-    const reconnect = this.ctx.storage.kv.get("hello") !== undefined;
+    const previous = this.ctx.storage.kv.get<HelloRecord>("hello");
+    const record: HelloRecord = { hello, ip: attachment.ip };
     ws.serializeAttachment({ ...attachment, helloed: true } satisfies Attachment);
-    this.ctx.storage.kv.put("hello", { hello, ip: attachment.ip });
-    this.updateSession({ dbState: "stale" });
+    // Back within the disconnect grace with nothing new to say: the database still says connected, as it should.
+    const unchanged = previous !== undefined && JSON.stringify(previous) === JSON.stringify(record) && this.session().dbState === "connected";
+    if (!unchanged) {
+      this.ctx.storage.kv.put("hello", record);
+      this.updateSession({ dbState: "stale" });
+    }
     this.send(ws, { type: "HELLO_ACK", status: "connected", agent_id: identity.agentId, heartbeat_interval: HEARTBEAT_INTERVAL_SECONDS });
     await this.deliverCommands(ws);
-    if (reconnect && this.jobs.unfinished().length > 0) this.send(ws, { type: "STATUS_REQUEST" });
+    if (previous && this.jobs.unfinished().length > 0) this.send(ws, { type: "STATUS_REQUEST" });
     this.logger().info("agent connected", { version: hello.version });
     await this.attempt(() => this.syncPresence());
     await this.scheduleAlarm();
@@ -409,23 +445,47 @@ export class AgentConnection extends DurableObject<Env> {
       return;
     }
     if (job.kind === "deploy") return this.onDeployLog(ws, job.jobId, message);
-    const mask = await this.maskerFor(job.jobId);
+    const masker = await this.masker();
     const lines = message.lines.map((l) => ({
       seq: l.seq,
       stream: l.stream,
       timestamp: new Date(l.timestamp).toISOString(),
-      line: cleanLine(mask(l.data)),
+      line: cleanLine(masker.mask(l.data)),
     }));
     const acked = this.logs.ackedSeq(job.jobId);
-    const fresh = this.logs.add(job.jobId, lines);
+    const { fresh, refused } = this.logs.add(job.jobId, lines, this.logLimits(), masker.generation);
     this.publish(job.jobId, fresh);
     // Lines stored before (a resend after reconnect) are acknowledged at once so the agent can drop them.
     if (acked > 0 && lines.some((l) => l.seq <= acked)) this.send(ws, { type: "LOG_ACK", job_id: job.jobId, seq: acked });
+    if (refused > 0) this.onLogLimit(ws, job.jobId, job.finished);
     if (fresh.length > 0 && this.ctx.storage.kv.get("flushDueAt") === undefined) {
       this.ctx.storage.kv.put("flushDueAt", Date.now() + FLUSH_DELAY_MS);
+      await this.scheduleAlarm();
     }
-    if (this.logs.pendingCount(job.jobId) >= FLUSH_LINES) await this.drain(false);
-    else await this.scheduleAlarm();
+    // Inserts run beside the next frames; only a backlog (a slow database) makes the agent's frames wait.
+    if (this.logs.pendingCount(job.jobId) >= MAX_BUFFERED_LINES || this.logs.pendingBytes(job.jobId) >= MAX_BUFFERED_BYTES) await this.drain(false);
+    else if (this.insertDue(job.jobId) || refused > 0) void this.drain(refused > 0);
+  }
+
+  /** A full insert's worth of lines is buffered for the job. */
+  private insertDue(jobId: string): boolean {
+    return this.logs.pendingCount(jobId) >= FLUSH_LINES || this.logs.pendingBytes(jobId) >= MAX_INSERT_CHARS;
+  }
+
+  /**
+   * The job's log reached MAX_LOG_LINES_PER_JOB or MAX_LOG_BYTES_PER_JOB: the agent is told to drop the rest, and the
+   * job fails (once) with the reason, which retires its agent (TERMINATE, then the token is refused).
+   */
+  private onLogLimit(ws: WebSocket, jobId: string, alreadyFinished: boolean): void {
+    const { maxLines, maxBytes } = this.logLimits();
+    const message = `the job's log reached its limit of ${maxLines} lines or ${maxBytes} bytes (MAX_LOG_LINES_PER_JOB, MAX_LOG_BYTES_PER_JOB); the rest is not stored`;
+    this.send(ws, { type: "ERROR", code: "LOG_LIMIT_EXCEEDED", message, job_id: jobId });
+    if (alreadyFinished) return;
+    this.logger().warn("a build job's log reached its limit", { job_id: jobId, max_lines: maxLines, max_bytes: maxBytes });
+    this.ctx.storage.transactionSync(() => {
+      this.outbox.addReport(jobId, { kind: "error", code: "LOG_LIMIT_EXCEEDED", message });
+      this.jobs.markFinished(jobId);
+    });
   }
 
   /**
@@ -433,7 +493,7 @@ export class AgentConnection extends DurableObject<Env> {
    * DEPLOY_TAIL_LINES lines (masked), which travel with a failure report so the environment says why it failed.
    */
   private async onDeployLog(ws: WebSocket, jobId: string, message: LogMessage): Promise<void> {
-    const mask = await this.maskerFor(jobId);
+    const { mask } = await this.masker();
     const key = `deployTail:${jobId}`;
     const tail = this.ctx.storage.kv.get<{ seq: number; line: string }[]>(key) ?? [];
     const seen = new Set(tail.map((l) => l.seq));
@@ -450,6 +510,7 @@ export class AgentConnection extends DurableObject<Env> {
       this.send(ws, { type: "ERROR", code: "UNKNOWN_JOB", message: "this agent has no job with that id", job_id: message.job_id });
       return;
     }
+    const tailMask = job.kind === "deploy" && message.state === "failed" ? await this.currentMask() : undefined;
     this.ctx.storage.transactionSync(() => {
       this.commands.acknowledgeJob(job.jobId);
       if (message.state === "terminated") this.commands.acknowledgeTerminate();
@@ -464,7 +525,7 @@ export class AgentConnection extends DurableObject<Env> {
           });
         }
       } else {
-        this.surfaceDeployReport(identity, job.jobId, job.lastReport, message.state, message.services ?? []);
+        this.surfaceDeployReport(identity, job.jobId, job.lastReport, message.state, message.services ?? [], tailMask);
       }
     });
     await this.drain(true);
@@ -475,11 +536,11 @@ export class AgentConnection extends DurableObject<Env> {
     this.logger().warn("agent reported an error", { code: message.code, job_id: message.job_id ?? null });
     const job = message.job_id ? this.jobs.get(message.job_id) : undefined;
     if (!job) return;
+    const mask = await this.currentMask();
     if (job.kind === "build") {
-      const mask = await this.maskerFor(job.jobId);
       this.outbox.addReport(job.jobId, { kind: "error", code: message.code, message: mask(message.message) });
     } else {
-      this.surfaceDeployReport(identity, job.jobId, job.lastReport, "failed", []);
+      this.surfaceDeployReport(identity, job.jobId, job.lastReport, "failed", [], mask);
     }
     await this.drain(true);
   }
@@ -491,12 +552,15 @@ export class AgentConnection extends DurableObject<Env> {
     lastReport: string | null,
     state: StatusMessage["state"],
     services: NonNullable<StatusMessage["services"]>,
+    tailMask?: (text: string) => string,
   ): void {
     const key = JSON.stringify([state, services]);
     if (key === lastReport || !identity.environmentId) return;
     this.jobs.setLastReport(jobId, key);
     if (state === "completed" || state === "failed" || state === "terminated") this.jobs.markFinished(jobId);
-    const lastLines = state === "failed" ? (this.ctx.storage.kv.get<{ line: string }[]>(`deployTail:${jobId}`) ?? []).map((l) => l.line) : [];
+    // Masked again with the project's current secrets: one created since a line arrived is masked too.
+    const tail = state === "failed" ? (this.ctx.storage.kv.get<{ line: string }[]>(`deployTail:${jobId}`) ?? []) : [];
+    const lastLines = tail.map((l) => (tailMask ? tailMask(l.line) : l.line));
     this.outbox.addEvent({ type: "environment.deploy_reported", environment_id: identity.environmentId, job_id: jobId, state, services, last_lines: lastLines });
   }
 
@@ -548,11 +612,21 @@ export class AgentConnection extends DurableObject<Env> {
   private async flushLogs(force: boolean): Promise<void> {
     const db = this.db();
     for (const jobId of this.logs.jobsWithPending()) {
-      while (force || this.logs.pendingCount(jobId) >= FLUSH_LINES) {
-        const batch = this.logs.take(jobId, FLUSH_LINES, MAX_INSERT_CHARS);
-        if (batch.length === 0) break;
+      while (force || this.insertDue(jobId)) {
+        let batch: JobLogLine[] = [];
         try {
-          await insertLogLines(db, jobId, batch);
+          for (let attempt = 1; ; attempt++) {
+            const masker = await this.masker();
+            batch = this.logs.take(jobId, FLUSH_LINES, MAX_INSERT_CHARS, masker);
+            if (batch.length === 0) break;
+            if ((await insertLogLines(db, jobId, batch, masker)).inserted) {
+              this.assignmentMasker?.confirm(masker);
+              break;
+            }
+            // The project's secrets changed since the masker was loaded: load them, mask again, insert again.
+            this.assignmentMasker?.invalidate();
+            if (attempt === MASK_RETRIES) throw new Error("the project's secrets keep changing; the log insert will be retried");
+          }
         } catch (error) {
           if (databaseErrorOf(error)?.code !== "23503") throw error;
           // The job row is gone (deleted with its run): these lines can never be stored.
@@ -560,6 +634,7 @@ export class AgentConnection extends DurableObject<Env> {
           this.ackLogs(jobId, this.logs.dropJob(jobId));
           break;
         }
+        if (batch.length === 0) break;
         const acked = this.logs.markStored(jobId, batch.map((l) => l.seq));
         const stats = this.stats();
         this.ctx.storage.kv.put("stats", { inserts: stats.inserts + 1, lines: stats.lines + batch.length });
@@ -582,10 +657,7 @@ export class AgentConnection extends DurableObject<Env> {
         if (final) this.jobs.markFinished(jobId);
         this.outbox.deleteReport(id);
       });
-      if (final) {
-        this.maskers.delete(jobId);
-        this.endTails(jobId);
-      }
+      if (final) this.endTails(jobId);
     }
   }
 
@@ -601,14 +673,31 @@ export class AgentConnection extends DurableObject<Env> {
     if (ws && seq > 0) this.send(ws, { type: "LOG_ACK", job_id: jobId, seq });
   }
 
-  private maskerFor(jobId: string): Promise<Masker> {
-    let masker = this.maskers.get(jobId);
-    if (!masker) {
-      masker = this.getKeyring().then((keyring) => loadJobMasker(this.db(), keyring, jobId, this.logger()));
-      this.maskers.set(jobId, masker);
-      masker.catch(() => this.maskers.delete(jobId));
+  /** The masker of this agent's assignment (a builder's job, a preview's environment): see AssignmentMasker. */
+  private masker(): Promise<MaskerInUse> {
+    if (!this.assignmentMasker) {
+      const identity = this.identity();
+      const owner: SecretsOwner | null = identity?.buildJobId
+        ? { buildJobId: identity.buildJobId }
+        : identity?.environmentId
+          ? { environmentId: identity.environmentId }
+          : null;
+      this.assignmentMasker = new AssignmentMasker(async () =>
+        owner ? loadProjectMasker(this.db(), await this.getKeyring(), owner, this.logger()) : { projectId: null, version: null, mask: (text) => text },
+      );
     }
-    return masker;
+    return this.assignmentMasker.get();
+  }
+
+  /** For text that is not inserted with a secrets check (errors, deploy output): a masker confirmed just now. */
+  private async currentMask(): Promise<(text: string) => string> {
+    this.assignmentMasker?.invalidate();
+    return (await this.masker()).mask;
+  }
+
+  private logLimits(): LogLimits {
+    const config = getConfig(this.env);
+    return { maxLines: config.MAX_LOG_LINES_PER_JOB, maxBytes: config.MAX_LOG_BYTES_PER_JOB };
   }
 
   private publish(jobId: string, lines: JobLogLine[]): void {
@@ -677,12 +766,13 @@ export class AgentConnection extends DurableObject<Env> {
     const lastSeen = this.lastSeen();
     const heartbeat = (current && attachmentOf(current).heartbeat) ?? session.heartbeat;
     if (connected && session.dbState !== "connected") {
-      const record = this.ctx.storage.kv.get<{ hello: HelloMessage; ip: string | null }>("hello");
+      const record = this.ctx.storage.kv.get<HelloRecord>("hello");
       if (!record) return;
       this.updateSession({ lastDbWriteAt: now, lastSeenAt: lastSeen, heartbeat });
       await recordConnected(this.db(), ref, record.hello, record.ip, new Date(now));
       this.updateSession({ dbState: "connected" });
     } else if (!connected && session.dbState !== "disconnected") {
+      if (this.inDisconnectGrace(identity, session, now)) return;
       await recordDisconnected(this.db(), ref, lastSeen ? new Date(lastSeen) : null, new Date(now));
       this.updateSession({ dbState: "disconnected", lastDbWriteAt: now });
     } else if (connected && now - session.lastDbWriteAt >= SEEN_WRITE_INTERVAL_MS) {
@@ -690,6 +780,26 @@ export class AgentConnection extends DurableObject<Env> {
       this.updateSession({ lastDbWriteAt: now, lastSeenAt: lastSeen, heartbeat });
       await recordSeen(this.db(), ref, new Date(lastSeen || now));
     }
+  }
+
+  /**
+   * Gone, but heard from less than DISCONNECT_GRACE_MS ago while the database says connected: the disconnected
+   * write waits, and a reconnect within the grace makes it unnecessary. A revoked agent is written at once.
+   */
+  private inDisconnectGrace(identity: Identity, session: Session, now: number): boolean {
+    return !identity.revoked && session.dbState === "connected" && now < this.lastSeen() + DISCONNECT_GRACE_MS;
+  }
+
+  /**
+   * A revoked agent with nothing left to store or deliver (lines, reports, events, its disconnected write) never
+   * comes back: its storage is deleted, identity included, so a later connect is refused as an unknown agent.
+   */
+  private async clearIfRetired(): Promise<void> {
+    const identity = this.identity();
+    if (!identity?.revoked || this.logs.totalPending() > 0 || !this.outbox.isEmpty() || this.session().dbState !== "disconnected") return;
+    this.logger().info("deleting the retired agent's storage");
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
   }
 
   /** Runs database work whose failure must not reach the agent: logged, and retried by the alarm. */
@@ -719,7 +829,9 @@ export class AgentConnection extends DurableObject<Env> {
       due.push(lastSeenAt + HEARTBEAT_MS * (pingedAt === null ? MISSED_HEARTBEATS - 1 : MISSED_HEARTBEATS));
     }
     const connected = !identity.revoked && this.helloedSocket() !== undefined;
-    if (session.dbState !== (connected ? "connected" : "disconnected")) due.push(now);
+    if (session.dbState !== (connected ? "connected" : "disconnected")) {
+      due.push(this.inDisconnectGrace(identity, session, now) ? this.lastSeen() + DISCONNECT_GRACE_MS : now);
+    }
     if (due.length === 0) return;
     const retryAt = kv.get<number>("retryAt");
     const next = Math.max(Math.min(...due), retryAt ?? 0);

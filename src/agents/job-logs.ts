@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { buildLogs } from "../db/schema.ts";
+import { buildLogs, projects } from "../db/schema.ts";
 
 /** One stored log line as the API shows it. */
 export interface JobLogLine {
@@ -43,12 +43,26 @@ export function toJobLogLine(row: { seq: number; stream: "stdout" | "stderr"; ti
 /**
  * One multi-row insert; a (job, seq) already stored is skipped, so resending lines is harmless. The rows travel as one
  * JSON parameter (a few hundred lines would otherwise be thousands of bind parameters to encode and parse).
+ *
+ * The lines were masked with the project's secrets as of `secrets.version` (`projects.secrets_changed_at`): they are
+ * inserted only if that is still the project's version, in the same statement, so a secret created while the job
+ * runs never reaches the table unmasked. `inserted: false` means the secrets changed: mask again and retry.
  */
-export async function insertLogLines(db: Db, jobId: string, lines: readonly JobLogLine[]): Promise<void> {
-  if (lines.length === 0) return;
-  await db.execute(sql`
-    INSERT INTO build_logs (build_job_id, seq, timestamp, stream, line)
-    SELECT ${jobId}, l.seq, l.timestamp, l.stream, l.line
-    FROM jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) AS l(seq bigint, timestamp timestamptz, stream text, line text)
-    ON CONFLICT (build_job_id, seq) DO NOTHING`);
+export async function insertLogLines(
+  db: Db,
+  jobId: string,
+  lines: readonly JobLogLine[],
+  secrets: { projectId: string | null; version: string | null },
+): Promise<{ inserted: boolean }> {
+  if (lines.length === 0) return { inserted: true };
+  const { rows } = await db.execute<{ current: boolean }>(sql`
+    WITH project AS (SELECT secrets_changed_at IS NOT DISTINCT FROM ${secrets.version}::timestamptz AS current FROM ${projects} WHERE id = ${secrets.projectId}),
+    stored AS (
+      INSERT INTO ${buildLogs} (build_job_id, seq, timestamp, stream, line)
+      SELECT ${jobId}, l.seq, l.timestamp, l.stream, l.line
+        FROM jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) AS l(seq bigint, timestamp timestamptz, stream text, line text)
+       WHERE coalesce((SELECT current FROM project), ${secrets.projectId}::text IS NULL)
+      ON CONFLICT (build_job_id, seq) DO NOTHING)
+    SELECT coalesce((SELECT current FROM project), ${secrets.projectId}::text IS NULL) AS current`);
+  return { inserted: rows[0]?.current === true };
 }

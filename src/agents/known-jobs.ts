@@ -12,8 +12,10 @@ export interface KnownJob {
   finished: boolean;
 }
 
+/** Read on every LOG frame, so the few rows are also kept in memory (every write goes to both). */
 export class KnownJobs {
   private readonly sql: SqlStorage;
+  private cache: Map<string, KnownJob> | null = null;
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
@@ -23,27 +25,35 @@ export class KnownJobs {
 
   add(jobId: string, kind: JobKind): void {
     this.sql.exec("INSERT OR IGNORE INTO jobs (job_id, kind) VALUES (?, ?)", jobId, kind);
+    if (!this.all().has(jobId)) this.all().set(jobId, { jobId, kind, lastReport: null, finished: false });
   }
 
   get(jobId: string): KnownJob | undefined {
-    const row = this.sql
-      .exec<{ job_id: string; kind: string; last_report: string | null; finished: number }>(
-        "SELECT job_id, kind, last_report, finished FROM jobs WHERE job_id = ?",
-        jobId,
-      )
-      .toArray()[0];
-    return row && { jobId: row.job_id, kind: row.kind as JobKind, lastReport: row.last_report, finished: row.finished === 1 };
+    const job = this.all().get(jobId);
+    return job && { ...job };
   }
 
   setLastReport(jobId: string, report: string): void {
     this.sql.exec("UPDATE jobs SET last_report = ? WHERE job_id = ?", report, jobId);
+    const job = this.all().get(jobId);
+    if (job) job.lastReport = report;
   }
 
   markFinished(jobId: string): void {
     this.sql.exec("UPDATE jobs SET finished = 1 WHERE job_id = ?", jobId);
+    const job = this.all().get(jobId);
+    if (job) job.finished = true;
   }
 
   unfinished(): string[] {
-    return this.sql.exec<{ job_id: string }>("SELECT job_id FROM jobs WHERE finished = 0 ORDER BY job_id").toArray().map((r) => r.job_id);
+    return [...this.all().values()].filter((job) => !job.finished).map((job) => job.jobId).sort();
+  }
+
+  private all(): Map<string, KnownJob> {
+    if (!this.cache) {
+      const rows = this.sql.exec<{ job_id: string; kind: string; last_report: string | null; finished: number }>("SELECT job_id, kind, last_report, finished FROM jobs");
+      this.cache = new Map([...rows].map((row) => [row.job_id, { jobId: row.job_id, kind: row.kind as JobKind, lastReport: row.last_report, finished: row.finished === 1 }]));
+    }
+    return this.cache;
   }
 }

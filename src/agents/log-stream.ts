@@ -5,6 +5,7 @@ import { ApiError } from "../lib/errors.ts";
 import type { TailEvent } from "./agent-connection.ts";
 import { agentStub } from "./issue-token.ts";
 import { MAX_LOG_PAGE, readJobLogs, type JobLogLine } from "./job-logs.ts";
+import { SLOT_LEASE_MS, type StreamSlot } from "./live-stream-slots.ts";
 
 const finalStatuses = new Set(["completed", "failed", "cancelled"]);
 
@@ -15,6 +16,8 @@ export interface StreamOptions {
   statusCheckMs?: number;
   /** While the job has no agent yet, how often to look for one. */
   waitForAgentMs?: number;
+  /** The user's live stream slot (see acquireStreamSlot): renewed while the stream runs, released when it ends. */
+  slot?: StreamSlot;
 }
 
 /**
@@ -35,12 +38,23 @@ export async function streamJobLogs(env: Env, db: Db, jobId: string, afterSeq = 
   const readJob = async () => (await db.select({ status: buildJobs.status, agentId: buildJobs.agentId }).from(buildJobs).where(eq(buildJobs.id, jobId)))[0];
 
   const first = await readJob();
-  if (!first) throw new ApiError("NOT_FOUND", "job not found");
+  if (!first) {
+    await options.slot?.release();
+    throw new ApiError("NOT_FOUND", "job not found");
+  }
 
   const encoder = new TextEncoder();
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
-  const write = (text: string) => writer.write(encoder.encode(text));
+  // The slot is renewed by the stream's own writes: a stream that can no longer write lets its lease run out.
+  let renewedAt = Date.now();
+  const write = async (text: string) => {
+    await writer.write(encoder.encode(text));
+    if (options.slot && Date.now() - renewedAt >= SLOT_LEASE_MS / 3) {
+      renewedAt = Date.now();
+      void options.slot.renew();
+    }
+  };
   const seen = new SeenSeqs(Math.max(0, Math.trunc(afterSeq)));
   const sendLines = async (lines: readonly JobLogLine[]) => {
     let out = "";
@@ -88,7 +102,11 @@ export async function streamJobLogs(env: Env, db: Db, jobId: string, afterSeq = 
       write(`event: error\ndata: ${JSON.stringify({ message: "the log stream was interrupted; reconnect with Last-Event-ID" })}\n\n`),
     )
     .catch(() => undefined)
-    .finally(() => writer.close().catch(() => undefined));
+    // Released before the response ends: nothing of this request runs after that.
+    .finally(async () => {
+      await options.slot?.release();
+      await writer.close().catch(() => undefined);
+    });
 
   return new Response(readable, {
     headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no" },

@@ -166,7 +166,7 @@ export type AgentCommandInput = z.input<typeof agentCommand>;
 export type BuildCommand = z.output<typeof buildCommand>;
 export type DeployCommand = z.output<typeof deployCommand>;
 
-export const coreErrorCodes = ["AUTH_FAILED", "VERSION_MISMATCH", "BAD_MESSAGE", "HELLO_REQUIRED", "UNKNOWN_JOB", "INTERNAL"] as const;
+export const coreErrorCodes = ["AUTH_FAILED", "VERSION_MISMATCH", "BAD_MESSAGE", "HELLO_REQUIRED", "UNKNOWN_JOB", "LOG_LIMIT_EXCEEDED", "INTERNAL"] as const;
 export type CoreErrorCode = (typeof coreErrorCodes)[number];
 
 export type CoreMessage =
@@ -177,6 +177,55 @@ export type CoreMessage =
   | { type: "STATUS_REQUEST" }
   | { type: "ERROR"; code: CoreErrorCode; message: string; job_id?: string }
   | AgentCommand;
+
+// ---- sizes ----
+
+/** The UTF-8 size of a string, without encoding it (a lone surrogate counts as the 3 bytes of U+FFFD). */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a pair: two units, four bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/** Whether a text frame is over MAX_FRAME_BYTES in UTF-8, counting only when its length leaves a doubt. */
+export function exceedsFrameLimit(frame: string): boolean {
+  if (frame.length > MAX_FRAME_BYTES) return true;
+  if (frame.length * 3 <= MAX_FRAME_BYTES) return false;
+  return utf8Length(frame) > MAX_FRAME_BYTES;
+}
+
+/**
+ * A command that cannot be sent: its frame would be over the agent's frame limit. Permanent (sending it again
+ * cannot help), and recognisable by its name after crossing an RPC boundary (`isCommandTooLarge`).
+ */
+export class CommandTooLargeError extends Error {
+  readonly bytes: number;
+
+  constructor(command: AgentCommand, bytes: number) {
+    super(`the ${command.type} command is ${bytes} bytes, over the agent protocol's frame limit of ${MAX_FRAME_BYTES} bytes${sizeHint(command)}`);
+    this.name = "CommandTooLargeError";
+    this.bytes = bytes;
+  }
+}
+
+export function isCommandTooLarge(error: unknown): error is Error {
+  return error instanceof Error && error.name === "CommandTooLargeError";
+}
+
+function sizeHint(command: AgentCommand): string {
+  if (command.type !== "DEPLOY") return "";
+  const files = command.files.reduce((n, f) => n + f.content_base64.length, 0);
+  const secrets = command.secrets.reduce((n, s) => n + utf8Length(s.key) + utf8Length(s.value), 0);
+  return ` (compose file ${utf8Length(command.compose_file)} bytes, file secrets ${files} bytes as base64, environment secrets ${secrets} bytes)`;
+}
 
 // ---- parsing ----
 
@@ -194,7 +243,7 @@ function majorOf(version: unknown): number | undefined {
 /** Parses one text frame. Never throws: anything wrong becomes a result naming the problem (never echoing values). */
 export function parseAgentFrame(frame: string | ArrayBuffer): ParseResult {
   if (typeof frame !== "string") return { ok: false, code: "BAD_MESSAGE", message: "frames must be JSON text, not binary" };
-  if (frame.length > MAX_FRAME_BYTES) return { ok: false, code: "BAD_MESSAGE", message: `frame exceeds ${MAX_FRAME_BYTES} bytes` };
+  if (exceedsFrameLimit(frame)) return { ok: false, code: "BAD_MESSAGE", message: `frame exceeds ${MAX_FRAME_BYTES} bytes` };
   let value: unknown;
   try {
     value = JSON.parse(frame);

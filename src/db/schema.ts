@@ -362,6 +362,8 @@ export const buildJobs = pgTable(
   (t) => [
     uniqueIndex("build_jobs_run_name_key").on(t.workflowRunId, t.name),
     index("build_jobs_active_idx").on(t.status).where(sql`status IN ('queued', 'provisioning', 'running')`),
+    /** The reaper's retention step finds jobs finished long ago (their logs go). */
+    index("build_jobs_completed_idx").on(t.completedAt),
     check("build_jobs_architecture_valid", oneOf("architecture", architectures)),
     check("build_jobs_machine_size_valid", oneOf("machine_size", machineSizes)),
     check("build_jobs_status_valid", oneOf("status", jobStatuses)),
@@ -430,6 +432,7 @@ export const auditLogs = pgTable(
   },
   (t) => [
     index("audit_logs_team_time_idx").on(t.teamId, t.timestamp.desc(), t.id.desc()),
+    index("audit_logs_time_idx").on(t.timestamp),
     index("audit_logs_resource_idx").on(t.resourceType, t.resourceId),
     check("audit_logs_action_format", sql`${t.action} ~ '^[a-z_]+\\.[a-z_]+$'`),
   ],
@@ -450,6 +453,8 @@ export const agentConnections = pgTable(
     connectedAt: tz("connected_at"),
     lastSeenAt: tz("last_seen_at"),
     disconnectedAt: tz("disconnected_at"),
+    /** When the agent's Durable Object confirmed the token refused; null while the agent may still be in use. */
+    revokedAt: tz("revoked_at"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -457,6 +462,8 @@ export const agentConnections = pgTable(
     uniqueIndex("agent_connections_token_hash_key").on(t.tokenHash),
     index("agent_connections_environment_idx").on(t.environmentId),
     index("agent_connections_build_job_idx").on(t.buildJobId),
+    /** The reaper retries revocations that failed: agents not yet revoked. */
+    index("agent_connections_unrevoked_idx").on(t.createdAt).where(sql`revoked_at IS NULL`),
     check("agent_connections_role_valid", oneOf("role", agentRoles)),
     check("agent_connections_status_valid", oneOf("status", agentStatuses)),
     check("agent_connections_token_hash_format", sql`${t.tokenHash} ~ '^[0-9a-f]{64}$'`),
@@ -516,11 +523,15 @@ export const pullRequests = pgTable(
 );
 
 /** GitHub webhook deliveries already accepted (X-GitHub-Delivery), so a redelivery is processed once. */
-export const webhookDeliveries = pgTable("webhook_deliveries", {
-  deliveryId: text("delivery_id").primaryKey(),
-  event: text("event").notNull(),
-  receivedAt: tz("received_at").notNull().defaultNow(),
-});
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    deliveryId: text("delivery_id").primaryKey(),
+    event: text("event").notNull(),
+    receivedAt: tz("received_at").notNull().defaultNow(),
+  },
+  (t) => [index("webhook_deliveries_received_idx").on(t.receivedAt)],
+);
 
 /** Tables that carry `updated_at`, kept current by a trigger (migrations/0001_updated_at_triggers.sql). */
 export const tablesWithUpdatedAt = [

@@ -8,7 +8,7 @@ import { handleDeploy, handleDeployReported } from "./steps/deploy.ts";
 import { handlePullRequest } from "./steps/pull-request.ts";
 import { handlePreviewRequested, handleRunRequested } from "./steps/rebuild.ts";
 import { handleTeardown, handleTerminateVm } from "./steps/teardown.ts";
-import { scheduleTeam } from "./effects.ts";
+import { handleRetireAgent, scheduleTeam } from "./effects.ts";
 import { settleDeploy } from "./transitions.ts";
 
 const MAX_RETRY_DELAY_SECONDS = 300;
@@ -35,6 +35,8 @@ async function dispatch(ctx: PipelineContext, message: PipelineMessage): Promise
       return handleTerminateVm(ctx, message);
     case "team.schedule":
       return scheduleTeam(ctx, message.team_id);
+    case "agent.retire":
+      return handleRetireAgent(ctx, message);
   }
 }
 
@@ -50,6 +52,9 @@ async function deadLetter(ctx: PipelineContext, message: PipelineMessage): Promi
       return;
     case "vm.terminate":
       ctx.logger.error("a VM could not be terminated; the reaper's orphan scan will try again", { instance_id: message.instance_id, cloud_provider_id: message.cloud_provider_id });
+      return;
+    case "agent.retire":
+      ctx.logger.error("an agent could not be revoked; the reaper will try again", { agent_id: message.agent_id });
       return;
     default:
       ctx.logger.error("a pipeline message was dead-lettered", { type: message.type });

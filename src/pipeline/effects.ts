@@ -1,4 +1,6 @@
+import { inArray } from "drizzle-orm";
 import { agentStub } from "../agents/issue-token.ts";
+import { agentConnections } from "../db/schema.ts";
 import type { PipelineContext } from "./context.ts";
 import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
@@ -8,17 +10,47 @@ import type { SupersededJob } from "./runs.ts";
  * the queue (retried until the cloud confirms), and the team's queue of waiting work moved forward.
  */
 
-export async function retireAgents(ctx: PipelineContext, agentIds: (string | null)[], reason: string): Promise<void> {
+/**
+ * Tells each agent to stop and refuses its token for good (one call to its Durable Object), and records that in
+ * `agent_connections.revoked_at`. Never throws: the caller's own work must go on. A revocation that fails is queued
+ * as `agent.retire` (retried with backoff); should even that fail, the reaper finds the agent unrevoked.
+ * Returns how many were revoked now.
+ */
+export async function retireAgents(ctx: PipelineContext, agentIds: (string | null)[], reason: string): Promise<number> {
+  const failed: string[] = [];
+  const revoked: string[] = [];
   await Promise.all(
-    agentIds.filter((id): id is string => id !== null).map(async (agentId) => {
+    [...new Set(agentIds.filter((id): id is string => id !== null))].map(async (agentId) => {
       try {
-        // One call: the agent's Durable Object tells a connected agent to stop, then refuses its token for good.
         await agentStub(ctx.env, agentId).revoke(reason);
+        revoked.push(agentId);
       } catch (error) {
-        ctx.logger.warn("could not retire an agent", { agent_id: agentId, error: error instanceof Error ? { name: error.name, message: error.message } : {} });
+        ctx.logger.warn("could not retire an agent; retrying through the queue", { agent_id: agentId, error: describe(error) });
+        failed.push(agentId);
       }
     }),
   );
+  try {
+    await markRevoked(ctx, revoked);
+    await ctx.send(failed.map((agentId) => ({ type: "agent.retire" as const, agent_id: agentId, reason })));
+  } catch (error) {
+    ctx.logger.error("could not record or queue agent revocations; the reaper will retry them", { agent_ids: [...revoked, ...failed], error: describe(error) });
+  }
+  return revoked.length;
+}
+
+/** `agent.retire`: one more try; a failure throws, so the queue retries it with backoff. */
+export async function handleRetireAgent(ctx: PipelineContext, message: { agent_id: string; reason: string }): Promise<void> {
+  await agentStub(ctx.env, message.agent_id).revoke(message.reason);
+  await markRevoked(ctx, [message.agent_id]);
+}
+
+async function markRevoked(ctx: PipelineContext, agentIds: string[]): Promise<void> {
+  if (agentIds.length > 0) await ctx.db.update(agentConnections).set({ revokedAt: new Date() }).where(inArray(agentConnections.agentId, agentIds));
+}
+
+function describe(error: unknown): Record<string, unknown> {
+  return error instanceof Error ? { name: error.name, message: error.message } : {};
 }
 
 export function terminateVms(ctx: PipelineContext, vms: { instanceId: string | null; cloudProviderId: string | null; region: string | null }[]): Promise<void> {

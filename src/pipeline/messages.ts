@@ -55,6 +55,8 @@ export const terminateVmMessage = z.object({
   region: z.string().nullable(),
 });
 export const scheduleMessage = z.object({ type: z.literal("team.schedule"), team_id: z.string() });
+/** An agent whose revocation failed: retried with the queue's backoff until its token is refused. */
+export const retireAgentMessage = z.object({ type: z.literal("agent.retire"), agent_id: z.string(), reason: z.string() });
 
 export const pipelineMessage = z.discriminatedUnion("type", [
   pullRequestMessage,
@@ -67,6 +69,7 @@ export const pipelineMessage = z.discriminatedUnion("type", [
   teardownMessage,
   terminateVmMessage,
   scheduleMessage,
+  retireAgentMessage,
 ]);
 
 export type PipelineMessage = z.infer<typeof pipelineMessage>;

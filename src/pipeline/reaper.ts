@@ -1,9 +1,10 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { auditLogs, buildJobs, cloudProviders, environments, liveEnvironmentStatuses, projects } from "../db/schema.ts";
+import { agentConnections, auditLogs, buildJobs, cloudProviders, environments, liveEnvironmentStatuses, projects } from "../db/schema.ts";
 import { newId } from "../lib/ids.ts";
 import { providerFromRow } from "../providers/factory.ts";
 import type { PipelineContext } from "./context.ts";
-import { terminateVms } from "./effects.ts";
+import { retireAgents, terminateVms } from "./effects.ts";
+import { applyRetention, type RetentionReport } from "./retention.ts";
 import { failJob } from "./steps/build.ts";
 import { teardownEffects } from "./steps/teardown.ts";
 import { endEnvironment } from "./transitions.ts";
@@ -16,20 +17,34 @@ export const PROVISIONING_TIMEOUT_MINUTES = 20;
 export const BUILD_GRACE_MINUTES = 10;
 /** A cloud VM younger than this may not be recorded yet, so the orphan scan leaves it alone. */
 export const ORPHAN_GRACE_MINUTES = 10;
+/** Agents whose revocation is retried per run, at most. */
+export const RETIRE_BATCH = 100;
 
 export interface ReaperReport {
   environments: number;
   builds: number;
   orphans: number;
+  /** Agents of ended jobs or environments whose token was still accepted (an earlier revocation failed). */
+  agentsRetired: number;
+  /** Rows deleted by retention, per table. */
+  purged: RetentionReport;
   scanErrors: string[];
 }
 
 /**
  * The Cron Trigger's sweep, so that no VM outlives what it was for: live environments without a heartbeat, or that
  * never connected, or past their time to live; stuck builds; and VMs tagged as Stagely's that nothing live owns.
+ * Then the housekeeping: agents whose revocation failed are revoked, and old logs and records deleted.
  */
 export async function runReaper(ctx: PipelineContext): Promise<ReaperReport> {
-  const report: ReaperReport = { environments: 0, builds: 0, orphans: 0, scanErrors: [] };
+  const report: ReaperReport = {
+    environments: 0,
+    builds: 0,
+    orphans: 0,
+    agentsRetired: 0,
+    purged: { build_logs: 0, webhook_deliveries: 0, audit_logs: 0 },
+    scanErrors: [],
+  };
 
   const doomed = await ctx.db.execute<{ id: string; team_id: string; project_id: string; reason: string }>(sql`
     SELECT e.id, p.team_id, p.id AS project_id,
@@ -63,7 +78,25 @@ export async function runReaper(ctx: PipelineContext): Promise<ReaperReport> {
   }
 
   report.orphans = await terminateOrphans(ctx, report);
+  report.agentsRetired = await retireLeftoverAgents(ctx);
+  report.purged = await applyRetention(ctx);
   return report;
+}
+
+/**
+ * Agents not yet recorded as revoked whose job is over (or that a newer provisioning attempt replaced) or whose
+ * environment ended: a revocation failed, or was lost with a queue message. Retired again (idempotent).
+ */
+async function retireLeftoverAgents(ctx: PipelineContext): Promise<number> {
+  const { rows } = await ctx.db.execute<{ agent_id: string }>(sql`
+    SELECT a.agent_id FROM ${agentConnections} a
+      LEFT JOIN ${buildJobs} j ON j.id = a.build_job_id
+      LEFT JOIN ${environments} e ON e.id = a.environment_id
+     WHERE a.revoked_at IS NULL
+       AND (j.status IN ('completed', 'failed', 'cancelled') OR j.agent_id IS DISTINCT FROM a.agent_id AND a.role = 'builder'
+            OR e.status IN ('terminated', 'reaped'))
+     ORDER BY a.created_at LIMIT ${RETIRE_BATCH}`);
+  return retireAgents(ctx, rows.map((r) => r.agent_id), "its job or environment is over");
 }
 
 /** VMs in each cloud account tagged as Stagely's whose environment or job is over (or never recorded them). */

@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AgentConnection } from "../../src/agents/agent-connection.ts";
+import { isCommandTooLarge } from "../../src/agents/protocol.ts";
 import { buildCommand, connectAndHello, createAgent, stubOf, waitFor, mockQueue } from "./helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
@@ -107,6 +108,17 @@ describe("commands for an online agent", () => {
       await expect(instance.sendCommand(buildCommand("job_x"))).rejects.toThrow(/BUILD is for builder agents/);
     });
     expect((await stubOf(builder.agent_id).getState())!.pending_commands).toBe(0);
+  });
+
+  it("refuses a command over the frame limit in UTF-8 bytes with a permanent, named error, and queues nothing", async () => {
+    const preview = await createAgent("preview");
+    await runInDurableObject(stubOf(preview.agent_id), async (instance: AgentConnection) => {
+      // 600,000 two-byte characters: under 1 MiB in UTF-16 units, 1.2 MB as the agent would receive it.
+      const error = await instance.sendCommand({ ...deploy("dep_big"), compose_file: "é".repeat(600_000) }).catch((e: unknown) => e);
+      expect(isCommandTooLarge(error)).toBe(true);
+      expect((error as Error).message).toMatch(/^the DEPLOY command is 12\d{5} bytes, over the agent protocol's frame limit of 1048576 bytes \(compose file 1200000 bytes/);
+    });
+    expect((await stubOf(preview.agent_id).getState())!.pending_commands).toBe(0);
   });
 });
 

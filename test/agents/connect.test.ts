@@ -3,8 +3,9 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { agentConnections, buildJobs, environments } from "../../src/db/schema.ts";
-import type { AgentConnection } from "../../src/agents/agent-connection.ts";
+import { DISCONNECT_GRACE_MS, type AgentConnection } from "../../src/agents/agent-connection.ts";
 import { issueAgentToken } from "../../src/agents/issue-token.ts";
+import { getConfig } from "../../src/config.ts";
 import { sha256Hex } from "../../src/lib/crypto.ts";
 import { countRoundTrips, db } from "../db.ts";
 import {
@@ -103,7 +104,7 @@ describe("GET /v1/agent/connect: authentication before any upgrade", () => {
     expect((await client.closed).code).toBe(4003);
     expect((await connectRequest(agent.token)).status).toBe(401);
     await runInDurableObject(stubOf(agent.agent_id), async (instance: AgentConnection) => {
-      await expect(instance.sendCommand({ type: "TERMINATE", reason: "x" })).rejects.toThrow(/revoked/);
+      await expect(instance.sendCommand({ type: "TERMINATE", reason: "x" })).rejects.toThrow(/revoked|retired/);
     });
     expect(await connectionRow(agent.agent_id)).toMatchObject({ status: "disconnected" });
   });
@@ -198,6 +199,17 @@ describe("protocol v1", () => {
     client.close();
   });
 
+  it("counts the 1 MiB frame limit in UTF-8 bytes, not UTF-16 units", async () => {
+    const agent = await createAgent("builder");
+    const client = await connectAndHello(agent);
+    // 600,000 characters of two bytes each: 1.2 MB on the wire, though only 600,000 UTF-16 units.
+    client.send({ ...heartbeat(), padding: "é".repeat(600_000) });
+    expect(await client.next()).toMatchObject({ type: "ERROR", code: "BAD_MESSAGE", message: "frame exceeds 1048576 bytes" });
+    client.send({ ...heartbeat(), padding: "é".repeat(400_000) });
+    expect(await client.next()).toEqual({ type: "HEARTBEAT_ACK" });
+    client.close();
+  });
+
   it("requires HELLO before anything else", async () => {
     const agent = await createAgent("builder");
     const client = await connect(agent.token);
@@ -270,7 +282,7 @@ describe("protocol v1", () => {
     expect((await stubOf(agent.agent_id).getState())!.connected).toBe(false);
   });
 
-  it("marks the agent disconnected when it closes, and a newer connection replaces an older one", async () => {
+  it("marks the agent disconnected a minute after it closes, and a newer connection replaces an older one", async () => {
     const agent = await createAgent("builder");
     const first = await connectAndHello(agent);
     const second = await connectAndHello(agent);
@@ -279,7 +291,62 @@ describe("protocol v1", () => {
     await second.next("HEARTBEAT_ACK");
     await waitFor(async () => (await connectionRow(agent.agent_id)).status === "connected");
     second.close();
-    await waitFor(async () => (await connectionRow(agent.agent_id)).status === "disconnected");
+    await waitFor(async () => !(await stubOf(agent.agent_id).getState())!.connected);
+    expect((await connectionRow(agent.agent_id)).status).toBe("connected");
+    await silence(agent.agent_id, DISCONNECT_GRACE_MS + 1_000);
+    await runDurableObjectAlarm(stubOf(agent.agent_id));
+    expect(await connectionRow(agent.agent_id)).toMatchObject({ status: "disconnected" });
+  });
+
+  it("costs no database write for an agent that reconnects again and again within a minute", async () => {
+    const agent = await createAgent("preview");
+    const client = await connectAndHello(agent);
+    await waitFor(async () => (await connectionRow(agent.agent_id)).status === "connected");
+    const trips = await countRoundTrips(async () => {
+      let current = client;
+      for (let i = 0; i < 5; i++) {
+        current.close();
+        await current.closed;
+        current = await connectAndHello(agent);
+      }
+      current.send(heartbeat());
+      await current.next("HEARTBEAT_ACK");
+      await runDurableObjectAlarm(stubOf(agent.agent_id));
+      current.close();
+      await current.closed;
+    });
+    expect(trips).toBe(0);
+    // A HELLO that says something new (another version) is written.
+    const upgraded = await connect(agent.token);
+    upgraded.send(hello(agent.agent_id, "1.1.0"));
+    await upgraded.next("HELLO_ACK");
+    await waitFor(async () => (await connectionRow(agent.agent_id)).agentVersion === "1.1.0");
+    upgraded.close();
+  });
+
+  it("answers connects beyond AGENT_CONNECTS_PER_MINUTE with 429 and Retry-After, before the upgrade", async () => {
+    const agent = await createAgent("builder");
+    const perMinute = getConfig(env).AGENT_CONNECTS_PER_MINUTE;
+    for (let i = 0; i < perMinute; i++) {
+      const response = await connectRequest(agent.token);
+      expect(response.status).toBe(101);
+      new AgentClient(response.webSocket!).close();
+    }
+    const refused = await connectRequest(agent.token);
+    expect(refused.status).toBe(429);
+    expect(refused.webSocket).toBeNull();
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({ error: { code: "RATE_LIMITED", message: expect.stringContaining("too many connects") } });
+    // A bad token is refused as before, and does not count.
+    expect((await connectRequest(`${agent.token.slice(0, -4)}0000`)).status).toBe(401);
+    // The bucket refills: a minute later the agent may connect again.
+    await runInDurableObject(stubOf(agent.agent_id), (_instance, state) => {
+      const bucket = state.storage.kv.get<{ tokens: number; at: number }>("connectBucket")!;
+      state.storage.kv.put("connectBucket", { ...bucket, at: bucket.at - 60_000 });
+    });
+    const again = await connectRequest(agent.token);
+    expect(again.status).toBe(101);
+    new AgentClient(again.webSocket!).close();
   });
 
   it("keeps its identity and session across eviction (hibernated socket keeps working)", async () => {

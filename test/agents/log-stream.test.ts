@@ -1,10 +1,12 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { streamJobLogs } from "../../src/agents/log-stream.ts";
+import { getConfig } from "../../src/config.ts";
 import { buildJobs } from "../../src/db/schema.ts";
 import { db } from "../db.ts";
+import { seedPipeline, seedProject, seedTeam, seedUser } from "../harness.ts";
 import { connectAndHello, createAgent, logLines, stubOf, waitFor, type AgentClient, mockQueue } from "./helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
@@ -138,5 +140,51 @@ describe("streamJobLogs", () => {
       return (await subscribers()) === 0;
     }, 45_000);
     client.close();
+  });
+});
+
+describe("GET /v1/jobs/:id/logs/stream", () => {
+  it("lets one user have MAX_LIVE_LOG_STREAMS_PER_USER streams open and answers 429 beyond", { timeout: 60_000 }, async () => {
+    const max = getConfig(env).MAX_LIVE_LOG_STREAMS_PER_USER;
+    const [viewer, other] = [await seedUser(), await seedUser()];
+    const team = await seedTeam([{ user: viewer, role: "viewer" }, { user: other, role: "viewer" }]);
+    const project = await seedProject(team.id);
+    const open = (jobId: string, token: string) =>
+      exports.default.fetch(`https://stagely.test/v1/jobs/${jobId}/logs/stream`, { headers: { Authorization: `Bearer ${token}` } });
+    const slots = env.LIVE_STREAM_SLOTS.get(env.LIVE_STREAM_SLOTS.idFromName(viewer.id));
+    const held = () => runInDurableObject(slots, (_instance, state) => Object.keys(state.storage.kv.get<Record<string, number>>("slots") ?? {}).length);
+
+    // A stream of a finished job ends by itself and gives its slot back.
+    const { job: finished } = await seedPipeline(project.id);
+    await db.update(buildJobs).set({ status: "completed" }).where(eq(buildJobs.id, finished.id));
+    expect(await (await open(finished.id, viewer.token)).text()).toContain("event: end");
+    await waitFor(async () => (await held()) === 0);
+
+    // A job whose agent has not come yet: its streams stay open, waiting.
+    const { job } = await seedPipeline(project.id);
+    const streams = [];
+    for (let i = 0; i < max; i++) {
+      const response = await open(job.id, viewer.token);
+      expect(response.status).toBe(200);
+      streams.push(response);
+    }
+    const refused = await open(job.id, viewer.token);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("Retry-After")).toBe("15");
+    expect(await refused.json()).toMatchObject({ error: { code: "RATE_LIMITED", message: expect.stringContaining(`${max} live log streams open`) } });
+
+    // Another user has slots of their own.
+    const others = await open(job.id, other.token);
+    expect(others.status).toBe(200);
+    await others.body!.cancel();
+
+    // Streams that stopped writing (their client gone) stop renewing their slots, which expire after a minute.
+    await runInDurableObject(slots, (_instance, state) => {
+      const leases = state.storage.kv.get<Record<string, number>>("slots")!;
+      state.storage.kv.put("slots", Object.fromEntries(Object.keys(leases).map((id) => [id, Date.now() - 1])));
+    });
+    const again = await open(job.id, viewer.token);
+    expect(again.status).toBe(200);
+    for (const response of [...streams, again]) await response.body!.cancel();
   });
 });

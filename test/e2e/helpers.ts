@@ -70,7 +70,7 @@ export async function previewProject(commits: string[], options: { yaml?: string
 }
 
 export function deploymentsOf(repo: string) {
-  return fakeGitHub(`/_fake/repos/${repo}/deployments`) as Promise<{ id: number; statuses: { state: string; environment_url?: string }[] }[]>;
+  return fakeGitHub(`/_fake/repos/${repo}/deployments`) as Promise<{ id: number; statuses: { state: string; environment_url?: string; description: string; log_url: string }[] }[]>;
 }
 
 /** The requests the fake GitHub received whose "METHOD /path" starts with `match`. */

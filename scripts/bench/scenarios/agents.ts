@@ -1,7 +1,9 @@
 // The agent gateway under `wrangler dev`, driven by simulated agents (scripts/agent-sim):
 //   (1) command latency: a DEPLOY queued for an online agent (dev route → Durable Object → WebSocket) until the agent has it,
 //       next to what a bare request to wrangler dev costs (GET /health);
-//   (2) log ingestion: one agent streaming as fast as it can; lines/s stored and inserts per 1,000 lines;
+//   (2) log ingestion: one agent streaming as fast as it can; lines/s stored, inserts per 1,000 lines, and the CPU time
+//       spent per 1,000 lines by workerd and by this process (simulator + local database server), which unlike lines/s
+//       can be compared between runs on a busy machine;
 //   (3) many agents: connected agents with 30 s heartbeats, level by level, with memory and database writes per minute.
 // Sizes come from the environment (bench.ts has no flags for them):
 //   BENCH_COMMANDS (default 300), BENCH_LOG_LINES (default 100000), BENCH_AGENTS (levels, default "250,500,1000,2000"),
@@ -74,16 +76,48 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** The workerd process serving the API on `port`, or 0 if not found. */
+function workerdPid(port: number): number {
+  const out = execFileSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" });
+  return Number(/pid=(\d+)/.exec(out)?.[1] ?? 0);
+}
+
+/** The pids of the process group of `pid` (wrangler dev's: wrangler, its workerd processes, esbuild). */
+function processGroup(pid: number): number[] {
+  const pgid = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[2];
+  return execFileSync("ps", ["-o", "pid=", "-g", pgid!], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean);
+}
+
+/**
+ * CPU time (ms, user + system, all threads) used by the workerd processes of wrangler dev (the Worker and its
+ * Durable Objects, and the dev proxy in front of them): unlike lines/s it hardly depends on what else the machine
+ * is doing, so it compares runs on a busy machine.
+ */
+function workerdCpuMs(port: number): number {
+  const pid = workerdPid(port);
+  if (!pid) return 0;
+  const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+  let ticks = 0;
+  for (const p of processGroup(pid)) {
+    try {
+      const [name, rest] = readFileSync(`/proc/${p}/stat`, "utf8").split(") ");
+      if (!name!.endsWith("(workerd")) continue;
+      const fields = rest!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks * 1000) / ticksPerSecond;
+}
+
 /** RSS in MiB of the workerd process serving the API and of its whole process group (wrangler, workerd, esbuild). */
 function workerMemory(port: number): { workerd_mb: number; wrangler_group_mb: number } {
-  const out = execFileSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" });
-  const pid = Number(/pid=(\d+)/.exec(out)?.[1]);
+  const pid = workerdPid(port);
   if (!pid) return { workerd_mb: 0, wrangler_group_mb: 0 };
   const rssOf = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024;
-  const pgid = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[2];
-  const group = execFileSync("ps", ["-o", "pid=", "-g", pgid!], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean);
   let total = 0;
-  for (const p of group) {
+  for (const p of processGroup(pid)) {
     try {
       total += rssOf(p);
     } catch {
@@ -171,6 +205,9 @@ async function logIngestion(target: Stack, lines: number, log: (line: string) =>
     log(`log ingestion: one agent streams ${lines} lines as fast as it can ...`);
     await target.resetDbStats();
     const allStored = messages.next((m) => m.type === "LOG_ACK" && m.seq === lines, 600_000);
+    const port = Number(new URL(target.apiUrl).port);
+    const cpuBefore = workerdCpuMs(port);
+    const ownBefore = process.cpuUsage();
     const started = performance.now();
     await sendCommand(target, agent.agent_id, {
       type: "BUILD",
@@ -180,6 +217,8 @@ async function logIngestion(target: Stack, lines: number, log: (line: string) =>
     });
     await allStored;
     const seconds = (performance.now() - started) / 1000;
+    const cpuMs = workerdCpuMs(port) - cpuBefore;
+    const own = process.cpuUsage(ownBefore);
     const trips = (await target.dbStats()).round_trips;
     const state = await agentState(target, agent.agent_id);
     const sql = getSql(target.local.databaseUrl(target.database));
@@ -194,6 +233,9 @@ async function logIngestion(target: Stack, lines: number, log: (line: string) =>
       lines_per_s: Math.round(lines / seconds),
       inserts: state.log_inserts,
       inserts_per_1000_lines: Number(((state.log_inserts / lines) * 1000).toFixed(2)),
+      workerd_cpu_ms_per_1000_lines: Number(((cpuMs / lines) * 1000).toFixed(1)),
+      // The simulated agent and the local database server both run in this process.
+      bench_process_cpu_ms_per_1000_lines: Number((((own.user + own.system) / 1000 / lines) * 1000).toFixed(1)),
       db_round_trips_per_1000_lines: Number(((trips / lines) * 1000).toFixed(2)),
       rows_stored: counted!.n,
       distinct_seqs: counted!.d,

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { dbOf } from "../../app-env.ts";
+import { configOf, dbOf } from "../../app-env.ts";
 import { readJobLogs } from "../../agents/job-logs.ts";
+import { acquireStreamSlot } from "../../agents/live-stream-slots.ts";
 import { streamJobLogs } from "../../agents/log-stream.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -55,14 +56,24 @@ function resumeAfter(lastEventId: string | undefined): number {
 export const streamJobLogsRoute = defineRoute({
   method: "get",
   path: "/v1/jobs/:id/logs/stream",
-  summary: "Follow a job's logs live (Server-Sent Events: history, then live lines, then `end`); resume with Last-Event-ID",
+  summary:
+    "Follow a job's logs live (Server-Sent Events: history, then live lines, then `end`); resume with Last-Event-ID. At most MAX_LIVE_LOG_STREAMS_PER_USER open at once per user (429 beyond)",
   tag: "runs",
   access: { kind: "team", minRole: "viewer", resource: "job" },
   params: jobParams,
   query: z.object({ after: z.coerce.number().int().min(0).optional().describe("resume after this seq") }),
   async handler(c, { params, query }) {
     const db = dbOf(c);
-    await jobInTeam(db, c.get("auth"), params.id, "viewer");
-    return streamJobLogs(c.env, db, params.id, query.after ?? resumeAfter(c.req.header("Last-Event-ID")));
+    const auth = c.get("auth");
+    await jobInTeam(db, auth, params.id, "viewer");
+    const after = query.after ?? resumeAfter(c.req.header("Last-Event-ID"));
+    const max = configOf(c).MAX_LIVE_LOG_STREAMS_PER_USER;
+    const slot = await acquireStreamSlot(c.env, auth.user.id, max);
+    if (!slot) {
+      throw new ApiError("RATE_LIMITED", `you already have ${max} live log streams open, the most one user may; close one, or read the stored lines with GET /v1/jobs/${params.id}/logs`, {
+        headers: { "Retry-After": "15" },
+      });
+    }
+    return streamJobLogs(c.env, db, params.id, after, { slot });
   },
 });

@@ -1,5 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
+import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { buildJobs } from "../../db/schema.ts";
 import { renderCloudInit } from "../../providers/cloud-init.ts";
 import { isProviderError } from "../../providers/errors.ts";
@@ -38,8 +39,8 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
   const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
   const registry = typeof project.config.registry === "string" ? project.config.registry : "registry.stagely.local";
   const arch = job.architecture === "arm64" ? "arm64" : "amd64";
-  await agentStub(ctx.env, agentId).sendCommand({
-    type: "BUILD",
+  const command = {
+    type: "BUILD" as const,
     job_id: jobId,
     context: {
       repo_url: `${project.repoUrl}.git`,
@@ -55,7 +56,15 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       build_args: spec?.build_args ?? {},
       cache_from: spec?.cache_from ?? [],
     },
-  });
+  };
+  try {
+    await agentStub(ctx.env, agentId).sendCommand(command);
+  } catch (error) {
+    if (!isCommandTooLarge(error)) throw error;
+    // Permanent: the job fails now, saying why, instead of being retried (and no VM is made for it).
+    await failJob(ctx, jobId, `the build cannot be sent to its builder: ${error.message}`);
+    return;
+  }
 
   try {
     const cloud = await providerFromRow(provider, ctx.keyring, { stage: ctx.config.STAGELY_ENV });

@@ -1,6 +1,8 @@
 import { and, desc, eq } from "drizzle-orm";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
+import { loadProjectMasker } from "../../agents/masking.ts";
+import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { associatedData } from "../../db/encrypted-columns.ts";
 import { agentConnections, buildJobs, environments, secrets } from "../../db/schema.ts";
 import { bytesToBase64 } from "../../lib/crypto.ts";
@@ -23,7 +25,8 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   const loaded = await loadRun(ctx.db, runId);
   if (!loaded || loaded.run.status !== "deploying") return;
   const { run, environment, project, provider } = loaded;
-  const fail = (reason: string) => finishDeploy(ctx, runId, false, reason);
+  // Core's own reasons (no compose file, no VM): safe to show on the pull request as they are.
+  const fail = (reason: string) => finishDeploy(ctx, runId, false, reason, reason);
   if (!provider) return fail("the environment's cloud provider was removed");
 
   // Read and validated when the run was planned; runs planned before that was recorded have none.
@@ -49,15 +52,21 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   }
   const config = run.config as StagelyConfig | null;
   const { envSecrets, files } = environment.isFork ? { envSecrets: [], files: [] } : await deploySecrets(ctx, project.id, Object.keys(images));
-  await agentStub(ctx.env, agentId).sendCommand({
-    type: "DEPLOY",
-    job_id: runId,
-    images,
-    compose_file: compose,
-    secrets: envSecrets,
-    files,
-    lifecycle: { on_start: config?.preview.lifecycle.on_start ?? [] },
-  });
+  try {
+    await agentStub(ctx.env, agentId).sendCommand({
+      type: "DEPLOY",
+      job_id: runId,
+      images,
+      compose_file: compose,
+      secrets: envSecrets,
+      files,
+      lifecycle: { on_start: config?.preview.lifecycle.on_start ?? [] },
+    });
+  } catch (error) {
+    // Sending it again cannot make it smaller: the deploy fails now, saying why, instead of being retried.
+    if (isCommandTooLarge(error)) return fail(`the deploy cannot be sent to the preview VM: ${error.message}`);
+    throw error;
+  }
 }
 
 async function previewAgentOf(ctx: PipelineContext, environmentId: string): Promise<string | null> {
@@ -124,21 +133,31 @@ async function deploySecrets(ctx: PipelineContext, projectId: string, services: 
   return { envSecrets, files };
 }
 
-/** `environment.deploy_reported`: healthy makes the environment ready; a failure fails it with the reason. */
+/**
+ * `environment.deploy_reported`: healthy makes the environment ready; a failure fails it with the reason. What the
+ * agent reported (service states, the deploy's last lines) is masked with the environment's project secrets before
+ * it is stored, and never goes to GitHub (see finishDeploy).
+ */
 export async function handleDeployReported(ctx: PipelineContext, event: EnvironmentDeployReportedEvent): Promise<void> {
   const unhealthy = event.services.filter((s) => s.health !== undefined && s.health !== null && s.health !== "healthy");
   if (event.state === "completed" || (event.state === "running" && event.services.length > 0 && unhealthy.length === 0)) {
-    return finishDeploy(ctx, event.job_id, true, null);
+    return finishDeploy(ctx, event.job_id, true, null, null);
   }
   if (event.state === "failed" || event.state === "terminated") {
     const detail = event.services.map((s) => `${s.name}: ${s.status}${s.health ? ` (${s.health})` : ""}`).join(", ");
     const lines = event.last_lines.slice(-20);
     const tail = lines.length ? `\nLast lines of the deploy:\n${lines.join("\n")}` : "";
-    return finishDeploy(ctx, event.job_id, false, `the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`);
+    const { mask } = await loadProjectMasker(ctx.db, ctx.keyring, { environmentId: event.environment_id }, ctx.logger);
+    return finishDeploy(ctx, event.job_id, false, mask(`the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`), null);
   }
 }
 
-async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null): Promise<void> {
+/**
+ * Settles the run and tells GitHub. A failure's text stays with the run (readable by the team); the pull request
+ * comment and the deployment status link to it and show at most `publicReason`, a reason of Core's own, never what
+ * the agent reported: a comment is public on a public repository.
+ */
+async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null, publicReason: string | null): Promise<void> {
   const { changed } = await settleDeploy(ctx.db, runId, healthy, error);
   if (!changed) return;
   const loaded = await loadRun(ctx.db, runId);
@@ -146,11 +165,12 @@ async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolea
   const target = await loadEnvironment(ctx.db, loaded.environment.id);
   if (target) {
     const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
+    const details = `${ctx.config.PUBLIC_URL}/v1/runs/${runId}`;
     await reportToGitHub(
       ctx,
       target,
       healthy ? "success" : "failure",
-      healthy ? { message: `The preview is ready at ${url}`, runId } : { message: "The deploy failed:", detail: error ?? "the deploy failed", runId },
+      healthy ? { message: `The preview is ready at ${url}`, runId } : { message: `The deploy failed. What happened: ${details}`, detail: publicReason ?? undefined, runId },
     );
   }
   await scheduleTeam(ctx, loaded.project.teamId);
