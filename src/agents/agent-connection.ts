@@ -9,7 +9,8 @@ import { insertLogLines, type JobLogLine } from "./job-logs.ts";
 import { applyBuildReport } from "./job-reports.ts";
 import { KnownJobs } from "./known-jobs.ts";
 import { LogBuffer } from "./log-buffer.ts";
-import { loadJobMasker, type Masker } from "./masking.ts";
+import type { Masker } from "./masker.ts";
+import { loadJobMasker } from "./masking.ts";
 import { Outbox } from "./outbox.ts";
 import {
   HEARTBEAT_INTERVAL_SECONDS,
