@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { agentBundle } from "./agent-bundle.ts";
 
 /** The Worker's static assets (wrangler.toml [assets], binding ASSETS). */
 export const ASSETS_DIR = join(import.meta.dirname, "..", "..", "build", "assets");
@@ -11,7 +12,7 @@ export interface AssetBuilder {
   build(write: (path: string, content: string | Uint8Array) => Promise<void>): Promise<string[]>;
 }
 
-const builders: AssetBuilder[] = [];
+const builders: AssetBuilder[] = [agentBundle];
 
 /**
  * Writes a file only when its content changed (wrangler dev reloads on every change in build/assets), through a

@@ -1,4 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
+import { agentRelease } from "../../agents/agent-release.ts";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import { buildJobs } from "../../db/schema.ts";
 import { renderCloudInit } from "../../providers/cloud-init.ts";
@@ -47,6 +48,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       platform: `linux/${arch}`,
       build_args: spec?.build_args ?? {},
       cache_from: spec?.cache_from ?? [],
+      timeout_seconds: spec?.timeout_seconds,
     },
   });
 
@@ -63,7 +65,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
         role: "builder",
         jobId,
         architecture: arch,
-        agentDownloadUrl: ctx.config.AGENT_DOWNLOAD_URL,
+        agentSha256: (await agentRelease(ctx.env)).sha256,
       }),
       tags: { agent_id: agentId, job_id: jobId, environment_id: environment.id },
       idempotencyKey: agentId,
