@@ -40,7 +40,10 @@ export interface JobChannel {
    * are sent first (Core stores a job's lines before it marks the job finished).
    */
   report(state: JobState, fields?: StatusFields): void;
-  /** An ERROR about the job, delivered before the job's next STATUS; a build job fails with this message. */
+  /**
+   * An ERROR about the job (a build job fails with this message), sent before the job's next STATUS and again with it
+   * after a reconnect: a frame sent as the socket dies is lost, and Core ignores a replayed ERROR.
+   */
   error(code: string, message: string, context?: Record<string, unknown>): void;
 }
 
@@ -129,8 +132,8 @@ interface Job extends JobChannel {
   unacked: { line: LogLine; sentAt: number }[];
   /** Lines waiting for the next LOG frame. */
   batch: LogLine[];
-  /** ERRORs not sent yet (the socket was down). */
-  pendingErrors: Record<string, unknown>[];
+  /** Its ERRORs, sent again with its STATUS. */
+  errors: Record<string, unknown>[];
 }
 
 /** The agent id inside a token `stg_agt_<id>_<secret>`. */
@@ -349,7 +352,7 @@ export function openControlConnection(options: ControlConnectionOptions): Contro
       unacked: [],
       batch: [],
       lastStatus,
-      pendingErrors: [],
+      errors: [],
       get state() {
         return job.lastStatus?.state ?? null;
       },
@@ -368,22 +371,23 @@ export function openControlConnection(options: ControlConnectionOptions): Contro
       report(state, fields = {}) {
         flushBatch(job);
         job.lastStatus = { type: "STATUS", job_id: id, state, ...fields };
-        sendReports(job);
+        send(job.lastStatus);
       },
       error(code, message, context) {
         flushBatch(job);
-        job.pendingErrors.push({ type: "ERROR", job_id: id, code, message, ...(context ? { context } : {}) });
-        sendReports(job);
+        const error = { type: "ERROR", job_id: id, code, message, ...(context ? { context } : {}) };
+        job.errors.push(error);
+        send(error);
       },
     };
     jobs.set(id, job);
     return job;
   }
 
-  /** Pending ERRORs first, then the last STATUS. */
+  /** What Core must know about a job again (after a reconnect, or asked): its ERRORs, then its last STATUS. */
   function sendReports(job: Job): void {
-    while (job.pendingErrors.length > 0 && send(job.pendingErrors[0]!)) job.pendingErrors.shift();
-    if (job.pendingErrors.length === 0 && job.lastStatus) send(job.lastStatus);
+    for (const error of job.errors) send(error);
+    if (job.lastStatus) send(job.lastStatus);
   }
 
   /** Sends lines as LOG frames that stay under the frame limit; false when the socket is not ready. */
