@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { removeComposeProjects } from "../../agent/src/docker.ts";
@@ -18,7 +18,7 @@ export const simulatedAgent: StartAgent = async (agent) => {
  * stops its agent and removes everything its compose projects left, as a real VM takes its containers with it.
  */
 export function realAgents(options: { baseDir?: string; entry?: string; log: (line: string) => void }): StartAgent {
-  const baseDir = options.baseDir ?? mkdtempSync(join(tmpdir(), "stagely-local-vms-"));
+  const baseDir = options.baseDir ?? join(tmpdir(), "stagely-local-vms");
   return (agent) => {
     const short = agent.agent_id.slice(4, 12);
     const prefix = `stg_${short}_`;

@@ -123,6 +123,8 @@ export function testApp(options: { marker: string; dockerfileRun?: string[]; hea
     "    image: web",
     ...(options.webCommand ? [`    command: ${JSON.stringify(["sh", "-c", options.webCommand])}`] : []),
     '    ports: ["8080"]',
+    // busybox as PID 1 ignores SIGTERM: without this every stop waits compose's 10 s.
+    "    stop_grace_period: 1s",
     "    healthcheck:",
     `      test: ${JSON.stringify(options.healthcheck ?? ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"])}`,
     "      interval: 1s",
@@ -132,6 +134,7 @@ export function testApp(options: { marker: string; dockerfileRun?: string[]; hea
     `    image: ${BASE_IMAGE}`,
     `    command: ["sh", "-c", "test -f /data/first || cat /proc/sys/kernel/random/uuid > /data/first; exec sleep 1000000"]`,
     "    volumes: [data:/data]",
+    "    stop_grace_period: 1s",
     "volumes:",
     "  data: {}",
     "",
