@@ -13,7 +13,7 @@ import { AGENT_BUNDLE_PATH, startAgentProcess, type AgentProcess } from "../../s
 import { startGitServer } from "../../scripts/local-github/git-server.ts";
 import { commitFiles } from "../../scripts/local-github/repositories.ts";
 import { defaultTestBackend } from "../../scripts/local-db/index.ts";
-import { docker, ensureBaseImage, requireDocker, startRegistry, testApp, type TestRegistry } from "./docker-fixtures.ts";
+import { docker, ensureBaseImage, removeTestImages, requireDocker, startRegistry, testApp, type TestRegistry } from "./docker-fixtures.ts";
 
 // The real agent (the bundle VMs download) as a process, on this machine's Docker engine, against the real Worker
 // under wrangler dev: builds from a git server with a clone token, a registry with auth, deploys with compose, and
@@ -156,8 +156,7 @@ describe.skipIf(!hasDocker)("the real agent on Docker", () => {
     await Promise.all(agents.map((agent) => agent.stop()));
     await removeComposeProjects((project) => project.startsWith(prefix));
     await Promise.all([stack?.stop(), git?.stop(), registry?.stop()]);
-    const images = docker("images", "--format", "{{.ID}} {{.Repository}}").split("\n").filter((line) => line.includes(`web-${run}`));
-    if (images.length > 0) docker("rmi", "-f", ...new Set(images.map((line) => line.split(" ")[0]!)));
+    removeTestImages(`web-${run}`);
     rmSync(gitRoot, { recursive: true, force: true });
     rmSync(vmRoot, { recursive: true, force: true });
   }, 120_000);

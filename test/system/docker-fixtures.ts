@@ -31,6 +31,15 @@ export function docker(...args: string[]): string {
   return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
+/**
+ * Removes the images whose name holds `marker`. Untagged images a stopped build left behind stay: on an engine shared
+ * with others, an untagged image is not known to be ours.
+ */
+export function removeTestImages(marker: string): void {
+  const ids = docker("images", "--format", "{{.ID}} {{.Repository}}").split("\n").filter((line) => line.includes(marker)).map((line) => line.split(" ")[0]!);
+  if (ids.length > 0) execFileSync("docker", ["rmi", "-f", ...new Set(ids)], { stdio: "ignore" });
+}
+
 /** The busybox base image, imported from /bin/busybox (busybox-static) when this engine does not have it. */
 export function ensureBaseImage(): string {
   try {

@@ -5,7 +5,7 @@
 //       streams them, its line rate, the rate at which Core stored them, and the same build run by docker alone.
 // Needs Docker, git, busybox-static and docker-registry (what .ci/run installs); without an engine it says so and skips.
 // Sizes: BENCH_AGENT_BUILDS (warm builds, default 3), BENCH_AGENT_LOG_LINES.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +14,7 @@ import { asc, eq } from "drizzle-orm";
 import { removeComposeProjects } from "../../../agent/src/docker.ts";
 import { buildJobs, buildLogs } from "../../../src/db/schema.ts";
 import { getDb } from "../../../src/db/client.ts";
-import { ensureBaseImage, startRegistry, testApp } from "../../../test/system/docker-fixtures.ts";
+import { ensureBaseImage, removeTestImages, startRegistry, testApp } from "../../../test/system/docker-fixtures.ts";
 import { AGENT_BUNDLE_PATH, startAgentProcess } from "../../local-cloud/agent-process.ts";
 import { dockerEngine } from "../../local-cloud/agents.ts";
 import { startGitServer } from "../../local-github/git-server.ts";
@@ -189,10 +189,8 @@ export const agentScenario: BenchScenario = {
     } finally {
       await Promise.all([git.stop(), registry.stop()]);
       await removeComposeProjects((project) => project.startsWith("stg_bench_"));
-      const images = execFileSync("docker", ["images", "--format", "{{.ID}} {{.Repository}}"], { encoding: "utf8" })
-        .split("\n")
-        .filter((line) => line.includes(`web-${run}`) || line.includes("stagely-bench/noisy"));
-      if (images.length > 0) execFileSync("docker", ["rmi", "-f", ...new Set(images.map((line) => line.split(" ")[0]!))], { stdio: "ignore" });
+      removeTestImages(`web-${run}`);
+      removeTestImages("stagely-bench/noisy");
       rmSync(root, { recursive: true, force: true });
     }
   },
