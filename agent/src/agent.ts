@@ -86,6 +86,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
   });
 
+  // Before anything from Core can arrive (the connection is still being opened): a resent command finds its job.
+  const interrupted: string[] = [];
   for (const record of store.load()) {
     const job = connection.restoreJob(record);
     if (job.finished) continue;
@@ -94,8 +96,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     job.error("AGENT_RESTARTED", `the agent restarted while this ${what} was running (its process was killed or crashed); the ${what} was abandoned`);
     job.report("failed", { exit_code: 1 });
     store.save(job.id, job.kind, job.lastStatus);
-    await rm(join(workDir, "jobs", job.id), { recursive: true, force: true });
+    interrupted.push(job.id);
   }
+  for (const id of interrupted) await rm(join(workDir, "jobs", id), { recursive: true, force: true });
 
   async function startJob(job: JobChannel, command: BuildCommand | DeployCommand): Promise<void> {
     const secrets =

@@ -7,7 +7,7 @@ import { JobFailure, seconds, type JobContext } from "./job-context.ts";
 import { runProcess } from "./run-process.ts";
 
 /** stagely.yaml's default build timeout. */
-export const DEFAULT_BUILD_TIMEOUT_SECONDS = 30 * 60;
+const DEFAULT_BUILD_TIMEOUT_SECONDS = 30 * 60;
 
 /**
  * Follows a `docker build` (legacy builder) or `docker buildx build --progress=plain` transcript to say which step

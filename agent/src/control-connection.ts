@@ -144,7 +144,7 @@ export function agentIdOfToken(token: string): string {
 }
 
 /** Splits `data` into protocol lines: one per embedded newline, none longer than MAX_LINE_CHARS. */
-export function protocolLines(data: string): string[] {
+function protocolLines(data: string): string[] {
   const lines: string[] = [];
   for (const raw of data.split("\n")) {
     let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;

@@ -10,7 +10,7 @@ import { ASSETS_DIR } from "../build/assets.ts";
 /** The bundle VMs download (built into build/assets by `npm run build:assets`, which vitest and wrangler run first). */
 export const AGENT_BUNDLE_PATH = join(ASSETS_DIR, AGENT_BUNDLE_ASSET);
 /** The agent's source entry: always current, run with Node's type stripping. */
-export const AGENT_SOURCE_PATH = join(import.meta.dirname, "..", "..", "agent", "src", "main.ts");
+const AGENT_SOURCE_PATH = join(import.meta.dirname, "..", "..", "agent", "src", "main.ts");
 
 export interface AgentProcessOptions {
   config: AgentConfig;

@@ -10,7 +10,7 @@ export const AGENT_MANIFEST_ASSET = "/agent/manifest.json";
 /** Where VMs download the agent: `<PUBLIC_URL><AGENT_DOWNLOAD_PATH>`. */
 export const AGENT_DOWNLOAD_PATH = "/v1/agent/stagely-agent.mjs";
 
-export const agentManifestSchema = z.object({
+const agentManifestSchema = z.object({
   version: z.string().min(1),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.number().int().positive(),
