@@ -66,6 +66,10 @@ const agent = await startAgent({
   healthTimeoutSeconds,
   log: say,
 });
+if (config.role === "preview") {
+  // The environment's services: `docker compose -p <name>` on this machine; agent.resolveService finds their ports.
+  say(`environment ${config.environment_id} runs as compose project ${agent.project.name} (${agent.project.dir})`);
+}
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
