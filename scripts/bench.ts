@@ -1,4 +1,4 @@
-// npm run bench [-- --db pglite|postgres] [--only health,...] [--requests N] [--concurrency C]
+// npm run bench [-- --db pglite|postgres] [--only health,api,agents,agent,pipeline] [--requests N] [--concurrency C]
 // Drives the real Worker under `wrangler dev` against the local database and reports latency, throughput and
 // database round trips per request (counted by the local database server). Not part of `npm test`.
 // Every result row is printed twice: in the scenario's table, and as one JSON line on stdout starting with `{`
@@ -11,10 +11,11 @@ import { startStack } from "./lib/stack.ts";
 import { apiScenario } from "./bench/scenarios/api.ts";
 import { healthScenario } from "./bench/scenarios/health.ts";
 import { pipelineScenario, recordingSimulator } from "./bench/scenarios/pipeline.ts";
+import { agentScenario } from "./bench/scenarios/agent.ts";
 import { agentsScenario } from "./bench/scenarios/agents.ts";
 import type { BenchScenario } from "./bench/types.ts";
 
-const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario];
+const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario, agentScenario];
 
 const { values } = parseArgs({
   options: {

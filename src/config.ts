@@ -63,8 +63,6 @@ export const configSchema = z.object({
   PUBLIC_URL: httpUrl.default("http://127.0.0.1:8787"),
   /** Previews are served at https://<subdomain_hash>.<PREVIEW_DOMAIN>. */
   PREVIEW_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, "must be a DNS name").default("preview.localhost"),
-  /** The agent binary for a VM; `{arch}` becomes amd64 or arm64. */
-  AGENT_DOWNLOAD_URL: httpUrl.default("https://downloads.stagely.dev/agent/latest/stagely-agent-linux-{arch}"),
   /** The GitHub App's OAuth client (sign-in, and who installed the App). Base URLs are configurable so tests and GitHub Enterprise work. */
   GITHUB_CLIENT_ID: optionalText,
   GITHUB_CLIENT_SECRET: optionalText,

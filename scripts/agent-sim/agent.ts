@@ -1,9 +1,11 @@
-// A simulated Stagely agent speaking protocol v1 (docs/agent-protocol.md) the way a production agent must: it dials
-// Core with its token, says HELLO, heartbeats, reconnects with jittered exponential backoff, answers BUILD, DEPLOY and
-// TERMINATE with LOG and STATUS streams, and keeps every unacknowledged log line to resend. Runs on Node 24 (global
-// WebSocket), and inside workerd tests when given `openSocket`. Used by `npm run agent:sim`, the local cloud, tests and
+// A simulated Stagely agent: the real agent's control connection (agent/src/control-connection.ts: HELLO,
+// heartbeats, backoff, close codes, the unacknowledged-line buffer) with simulated jobs instead of Docker. BUILD
+// streams plausible build output, DEPLOY reports services, TERMINATE stops. Runs on Node 24 (global WebSocket), and
+// inside workerd tests when given `openSocket`. Used by `npm run agent:sim`, the local cloud without Docker, tests and
 // benchmarks.
-import type { BuildCommand, CoreMessage, DeployCommand, JobState, LogLine, ServiceReport } from "../../src/agents/protocol.ts";
+import { agentIdOfToken, openControlConnection, type JobChannel } from "../../agent/src/control-connection.ts";
+import { AGENT_VERSION } from "../../agent/src/version.ts";
+import type { BuildCommand, CoreMessage, DeployCommand, ServiceReport } from "../../src/agents/protocol.ts";
 import { buildLog } from "./build-log.ts";
 
 export interface SimulatedAgentOptions {
@@ -42,262 +44,68 @@ export interface SimulatedAgent {
   stats(): { connects: number; linesSent: number; linesAcked: number; unacked: number };
 }
 
-const PROTOCOL_VERSION = "1.0.0";
 const BASE_LINES_PER_SECOND = 50;
-const LOG_BATCH_LINES = 200;
-const LOG_BATCH_MS = 50;
-const RESEND_AFTER_MS = 10_000;
-const MAX_UNACKED_LINES = 20_000;
-const BACKOFF_START_MS = 1_000;
-const BACKOFF_MAX_MS = 60_000;
-/** Close codes after which reconnecting cannot help. */
-const FINAL_CLOSE_CODES = new Set([4001, 4002, 4003]);
-
-type NodeWebSocket = WebSocket & { bufferedAmount?: number };
-/** Node's WebSocket (undici) takes headers; the Workers types in this project do not know that. */
-const WebSocketWithHeaders = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => NodeWebSocket;
-const openWithHeaders = async (url: string, headers: Record<string, string>): Promise<WebSocket> => new WebSocketWithHeaders(url, { headers });
-
-interface UnackedLine {
-  line: LogLine;
-  sentAt: number;
-}
-
-interface Job {
-  id: string;
-  kind: "build" | "deploy";
-  nextSeq: number;
-  /** Sent or not, in seq order, kept until a LOG_ACK covers them; `sentAt` 0 = not sent on the current connection. */
-  unacked: UnackedLine[];
-  /** Lines waiting to be batched into the next LOG frame (also in `unacked`). */
-  batch: UnackedLine[];
-  lastStatus: Record<string, unknown> | null;
-  cancelled: boolean;
-}
+const FAST_STEP_LINES = 200;
 
 export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAgent {
-  const agentId = options.agentId ?? agentIdOf(options.token);
   const speed = options.speed ?? 1;
   const fast = !Number.isFinite(speed) || speed <= 0;
   const log = options.log ?? ((line: string) => console.log(line));
+  const agentId = options.agentId ?? agentIdOfToken(options.token);
   const say = (text: string) => log(`[agent ${agentId}] ${text}`);
-  const giveUpMs = (options.giveUpAfterSeconds ?? 15 * 60) * 1000;
   const startedAt = Date.now();
-  const url = `${options.coreUrl.replace(/^http/, "ws").replace(/\/+$/, "")}/v1/agent/connect`;
-
-  const jobs = new Map<string, Job>();
-  const stats = { connects: 0, linesSent: 0, linesAcked: 0 };
-  let ws: NodeWebSocket | null = null;
-  let ready = false;
+  const cancelled = new Set<string>();
   let stopped = false;
-  let failures = 0;
-  let lastContact = Date.now();
-  let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-  let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
-  const send = (message: Record<string, unknown>): boolean => {
-    if (!ws || !ready || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(message));
-    return true;
-  };
-
-  // ---- connection
-
-  async function connect(): Promise<void> {
-    if (stopped) return;
-    let socket: NodeWebSocket;
-    try {
-      socket = await (options.openSocket ?? openWithHeaders)(url, { Authorization: `Bearer ${options.token}` });
-    } catch (error) {
-      say(`could not connect: ${error instanceof Error ? error.message : String(error)}`);
-      return scheduleReconnect(1006);
-    }
-    if (stopped) {
-      socket.close(1000, "agent stopping");
-      return;
-    }
-    ws = socket;
-    const hello = () =>
-      socket.send(
-        JSON.stringify({
-          type: "HELLO",
-          version: PROTOCOL_VERSION,
-          agent_id: agentId,
-          system_info: {
-            hostname: `sim-${agentId.slice(4, 12)}`,
-            ip_address: "10.0.0.2",
-            architecture: "amd64",
-            os: "Ubuntu 24.04.1 LTS (simulated)",
-            docker_version: "27.3.1 (simulated)",
-          },
-        }),
-      );
-    if (socket.readyState === WebSocket.OPEN) hello();
-    else socket.addEventListener("open", hello);
-    socket.addEventListener("message", (event) => {
-      if (ws !== socket) return;
-      lastContact = Date.now();
-      let message: CoreMessage;
-      try {
-        message = JSON.parse(String(event.data)) as CoreMessage;
-      } catch {
-        say("ignored a frame that is not JSON");
-        return;
-      }
-      handle(message);
-      options.onMessage?.(message);
-    });
-    socket.addEventListener("close", (event) => {
-      if (ws !== socket) return;
-      ws = null;
-      ready = false;
-      clearInterval(heartbeatTimer);
-      for (const job of jobs.values()) for (const entry of job.unacked) entry.sentAt = 0;
-      if (stopped) return finish();
-      if (FINAL_CLOSE_CODES.has(event.code)) {
-        say(`Core closed the connection for good (${event.code} ${event.reason}); stopping`);
-        return void stop();
-      }
-      scheduleReconnect(event.code);
-    });
-    socket.addEventListener("error", () => {
-      // A close event follows; a refused upgrade (401) also lands there.
-    });
-  }
-
-  function scheduleReconnect(code: number): void {
-    if (Date.now() - lastContact > giveUpMs) {
-      say(`no contact with Core for ${Math.round(giveUpMs / 60_000)} minutes: stopping containers and exiting`);
-      return void stop();
-    }
-    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** failures);
-    failures++;
-    const delay = Math.round(cap * (0.5 + Math.random() / 2));
-    say(`connection closed (${code}); reconnecting in ${(delay / 1000).toFixed(1)} s`);
-    reconnectTimer = setTimeout(() => void connect(), delay);
-  }
-
-  // ---- messages from Core
-
-  function handle(message: CoreMessage): void {
-    switch (message.type) {
-      case "HELLO_ACK": {
-        ready = true;
-        failures = 0;
-        stats.connects++;
-        const interval = (options.heartbeatIntervalSeconds ?? message.heartbeat_interval) * 1000;
-        clearInterval(heartbeatTimer);
-        heartbeatTimer = setInterval(heartbeat, interval);
-        say(`connected (heartbeat every ${interval / 1000} s)`);
-        for (const job of jobs.values()) {
-          resendUnacked(job, 0);
-          if (job.lastStatus) send(job.lastStatus);
-        }
-        return;
-      }
-      case "LOG_ACK": {
-        const job = jobs.get(message.job_id);
-        if (!job) return;
-        let covered = 0;
-        while (covered < job.unacked.length && job.unacked[covered]!.line.seq <= message.seq) covered++;
-        job.unacked.splice(0, covered);
-        stats.linesAcked += covered;
-        return;
-      }
-      case "BUILD":
-      case "DEPLOY": {
-        const existing = jobs.get(message.job_id);
-        if (existing) {
-          // Delivered again (Core had no STATUS for it yet): report where it stands instead of starting over.
-          if (existing.lastStatus) send(existing.lastStatus);
-          return;
-        }
-        const job: Job = { id: message.job_id, kind: message.type === "BUILD" ? "build" : "deploy", nextSeq: 1, unacked: [], batch: [], lastStatus: null, cancelled: false };
-        jobs.set(job.id, job);
-        const run = message.type === "BUILD" ? runBuild(job, message) : runDeploy(job, message);
-        run.catch((error: unknown) => say(`job ${job.id} crashed: ${error instanceof Error ? error.message : String(error)}`));
-        return;
-      }
-      case "TERMINATE":
-        void terminate(message.reason, message.grace_period_seconds);
-        return;
-      case "PING":
-        send({ type: "PONG", timestamp: new Date().toISOString() });
-        return;
-      case "STATUS_REQUEST":
-        heartbeat();
-        for (const job of jobs.values()) if (job.lastStatus) send(job.lastStatus);
-        return;
-      case "ERROR":
-        say(`Core reported ${message.code}: ${message.message}`);
-        return;
-      case "HEARTBEAT_ACK":
-        return;
-    }
-  }
-
-  function heartbeat(): void {
+  const busy = () => connection.jobs().some((job) => !job.finished);
+  const connection = openControlConnection({
+    coreUrl: options.coreUrl,
+    token: options.token,
+    agentId,
+    version: AGENT_VERSION,
+    heartbeatIntervalSeconds: options.heartbeatIntervalSeconds,
+    giveUpAfterSeconds: options.giveUpAfterSeconds,
+    onMessage: options.onMessage,
+    openSocket: options.openSocket,
+    log: say,
+    systemInfo: () => ({
+      hostname: `sim-${agentId.slice(4, 12)}`,
+      ip_address: "10.0.0.2",
+      architecture: "amd64",
+      os: "Ubuntu 24.04.1 LTS (simulated)",
+      docker_version: "27.3.1 (simulated)",
+      compose_version: "2.29.1 (simulated)",
+    }),
     // A simulated machine: busier while a job runs.
-    const busy = [...jobs.values()].some((job) => !job.lastStatus || job.lastStatus.state === "running") ? 1.6 : 0.1;
-    send({
-      type: "HEARTBEAT",
-      timestamp: new Date().toISOString(),
-      uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
-      load_average: [busy, busy * 0.8, busy * 0.5],
-      memory_usage: { total_mb: 7937, available_mb: busy > 1 ? 3120 : 6410 },
-      disk_usage: { total_gb: 80, available_gb: 52 },
-    });
-  }
-
-  // ---- jobs
-
-  function report(job: Job, state: JobState, extra: Record<string, unknown> = {}): void {
-    job.lastStatus = { type: "STATUS", job_id: job.id, state, ...extra };
-    send(job.lastStatus);
-  }
-
-  function emit(job: Job, stream: "stdout" | "stderr", data: string): void {
-    const entry: UnackedLine = { line: { seq: job.nextSeq++, stream, timestamp: new Date().toISOString(), data }, sentAt: 0 };
-    job.unacked.push(entry);
-    job.batch.push(entry);
-    if (job.batch.length >= LOG_BATCH_LINES) flushBatch(job);
-  }
-
-  function flushBatch(job: Job): void {
-    if (job.batch.length === 0) return;
-    const entries = job.batch;
-    job.batch = [];
-    if (send({ type: "LOG", job_id: job.id, lines: entries.map((entry) => entry.line) })) {
-      stats.linesSent += entries.length;
-      const now = Date.now();
-      for (const entry of entries) entry.sentAt = now;
-    }
-  }
-
-  /** Sends again what Core has not acknowledged: everything after a reconnect, or lines unacknowledged for too long. */
-  function resendUnacked(job: Job, olderThan: number): void {
-    const due = job.unacked.filter((entry) => entry.sentAt <= olderThan);
-    for (let i = 0; i < due.length; i += 500) {
-      const chunk = due.slice(i, i + 500);
-      if (!send({ type: "LOG", job_id: job.id, lines: chunk.map((e) => e.line) })) return;
-      const now = Date.now();
-      for (const entry of chunk) entry.sentAt = now;
-      stats.linesSent += chunk.length;
-    }
-  }
+    load: () => {
+      const load = busy() ? 1.6 : 0.1;
+      return {
+        uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+        load_average: [load, load * 0.8, load * 0.5],
+        memory_usage: { total_mb: 7937, available_mb: load > 1 ? 3120 : 6410 },
+        disk_usage: { total_gb: 80, available_gb: 52 },
+      };
+    },
+    handlers: {
+      onJob: (job, command) => {
+        const run = command.type === "BUILD" ? runBuild(job, command) : runDeploy(job, command);
+        run.catch((error: unknown) => say(`job ${job.id} crashed: ${error instanceof Error ? error.message : String(error)}`));
+      },
+      onTerminate: (reason, graceSeconds) => void terminate(reason, graceSeconds),
+    },
+  });
+  const halted = (job: JobChannel) => stopped || cancelled.has(job.id);
 
   async function pace(lines: number): Promise<void> {
     // Never run away from Core: wait while too much is unacknowledged or still in the socket's buffer.
-    while (!stopped && (unackedTotal() > MAX_UNACKED_LINES || (ws?.bufferedAmount ?? 0) > 8 * 2 ** 20)) await sleep(20);
+    await connection.room();
     if (!fast) await sleep((lines * 1000) / (BASE_LINES_PER_SECOND * speed));
   }
 
-  async function runBuild(job: Job, command: BuildCommand): Promise<void> {
+  async function runBuild(job: JobChannel, command: BuildCommand): Promise<void> {
     const started = Date.now();
     say(`BUILD ${job.id}: ${command.build_config.target_image} (${command.build_config.platform})`);
-    report(job, "running");
+    job.report("running");
     const lines = buildLog({
       image: command.build_config.target_image,
       dockerfile: command.build_config.dockerfile,
@@ -305,107 +113,67 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
       count: options.linesPerBuild ?? 200,
       fail: options.failBuilds ?? false,
     });
-    const step = fast ? LOG_BATCH_LINES : 1;
+    const step = fast ? FAST_STEP_LINES : 1;
     for (let i = 0; i < lines.length; i += step) {
-      if (job.cancelled || stopped) return;
-      for (const line of lines.slice(i, i + step)) emit(job, line.stream, line.data);
+      if (halted(job)) return;
+      for (const line of lines.slice(i, i + step)) job.log(line.stream, line.data);
       await pace(step);
     }
-    flushBatch(job);
     const duration_seconds = Math.round((Date.now() - started) / 100) / 10;
     if (options.failBuilds) {
-      report(job, "failed", { exit_code: 2, duration_seconds });
+      job.report("failed", { exit_code: 2, duration_seconds });
     } else {
       const digest = Array.from({ length: 64 }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
-      report(job, "completed", { exit_code: 0, duration_seconds, artifact_url: `${command.build_config.target_image}@sha256:${digest}` });
+      job.report("completed", { exit_code: 0, duration_seconds, artifact_url: `${command.build_config.target_image}@sha256:${digest}` });
     }
     say(`BUILD ${job.id} ${options.failBuilds ? "failed" : "completed"} after ${duration_seconds} s, ${lines.length} lines`);
   }
 
-  async function runDeploy(job: Job, command: DeployCommand): Promise<void> {
+  async function runDeploy(job: JobChannel, command: DeployCommand): Promise<void> {
     const started = Date.now();
     const names = Object.keys(command.images);
     say(`DEPLOY ${job.id}: ${names.join(", ") || "no services"}`);
     const services = (health: string): ServiceReport[] =>
       names.map((name, i) => ({ name, status: "running", container_id: `sim${i}${job.id.slice(-8)}`, port: 3000 + i, health }));
-    report(job, "running", { services: services("starting") });
+    job.report("running", { services: services("starting") });
     await pace(fast ? 0 : BASE_LINES_PER_SECOND * 2);
-    if (job.cancelled || stopped) return;
+    if (halted(job)) return;
     for (const hook of command.lifecycle.on_start) say(`DEPLOY ${job.id}: ran "${hook.command}" in ${hook.service}`);
-    for (const name of names) emit(job, "stdout", `Container ${name}  Started`);
+    for (const name of names) job.log("stdout", `Container ${name}  Started`);
     if (options.failDeploys) {
-      emit(job, "stderr", `${names[0] ?? "app"}  | Error: listen EADDRINUSE: address already in use :::3000`);
-      emit(job, "stderr", `${names[0] ?? "app"} exited with code 1`);
-      flushBatch(job);
-      report(job, "failed", { services: names.map((name, i) => ({ name, status: i === 0 ? "exited" : "running", health: i === 0 ? "unhealthy" : "healthy" })) });
+      job.log("stderr", `${names[0] ?? "app"}  | Error: listen EADDRINUSE: address already in use :::3000`);
+      job.log("stderr", `${names[0] ?? "app"} exited with code 1`);
+      job.report("failed", { services: names.map((name, i) => ({ name, status: i === 0 ? "exited" : "running", health: i === 0 ? "unhealthy" : "healthy" })) });
       return;
     }
-    flushBatch(job);
-    report(job, "completed", { services: services("healthy"), duration_seconds: Math.round((Date.now() - started) / 100) / 10 });
+    job.report("completed", { services: services("healthy"), duration_seconds: Math.round((Date.now() - started) / 100) / 10 });
   }
 
   async function terminate(reason: string, graceSeconds: number): Promise<void> {
     say(`TERMINATE: ${reason}`);
-    for (const job of jobs.values()) {
-      const state = job.lastStatus?.state;
-      if (state === "completed" || state === "failed" || state === "terminated") continue;
-      job.cancelled = true;
-      flushBatch(job);
-      report(job, "terminated");
+    for (const job of connection.jobs()) {
+      if (job.finished) continue;
+      cancelled.add(job.id);
+      job.report("terminated");
     }
     // Give Core the grace period to take the remaining lines, then stop.
-    const deadline = Date.now() + (fast ? Math.min(graceSeconds, 2) : graceSeconds) * 1000;
-    while (unackedTotal() > 0 && Date.now() < deadline) await sleep(100);
+    await connection.settle((fast ? Math.min(graceSeconds, 2) : graceSeconds) * 1000);
     await stop();
   }
 
-  const unackedTotal = () => [...jobs.values()].reduce((n, job) => n + job.unacked.length, 0);
-
-  const batchTimer = setInterval(() => {
-    for (const job of jobs.values()) flushBatch(job);
-  }, LOG_BATCH_MS);
-  const resendTimer = setInterval(() => {
-    if (!ready) return;
-    for (const job of jobs.values()) resendUnacked(job, Date.now() - RESEND_AFTER_MS);
-  }, RESEND_AFTER_MS / 2);
-
-  let finished = false;
-  function finish(): void {
-    if (finished) return;
-    finished = true;
-    clearInterval(batchTimer);
-    clearInterval(resendTimer);
-    clearInterval(heartbeatTimer);
-    clearTimeout(reconnectTimer);
-    resolveDone();
-  }
-
   async function stop(): Promise<void> {
-    if (!stopped) {
-      stopped = true;
-      clearTimeout(reconnectTimer);
-      if (ws && ws.readyState !== WebSocket.CLOSED) {
-        ws.close(1000, "agent stopping");
-        // The close event normally finishes; do not hang on a peer that never answers the close.
-        setTimeout(finish, 2_000);
-      } else finish();
-    }
-    await done;
+    stopped = true;
+    await connection.stop();
   }
 
-  void connect();
   return {
     agentId,
     stop,
-    done,
-    stats: () => ({ ...stats, unacked: unackedTotal() }),
+    done: connection.done.then(() => {
+      stopped = true;
+    }),
+    stats: connection.stats,
   };
-}
-
-function agentIdOf(token: string): string {
-  const match = /^stg_agt_([0-9a-z]{16})_[0-9a-f]{64}$/.exec(token);
-  if (!match) throw new Error("not an agent token (stg_agt_<id>_<secret>)");
-  return `agt_${match[1]}`;
 }
 
 function sleep(ms: number): Promise<void> {

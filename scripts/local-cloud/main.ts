@@ -23,7 +23,7 @@ const cloud = await startLocalCloud({
   startAgent: values["no-agents"] ? false : undefined,
   log: (line) => console.log(`[local-cloud] ${line}`),
 });
-console.log(`[local-cloud] listening on ${cloud.url} (boot delay ${bootDelayMs} ms, agents ${values["no-agents"] ? "off" : "simulated"})`);
+console.log(`[local-cloud] listening on ${cloud.url} (boot delay ${bootDelayMs} ms${values["no-agents"] ? ", no agents" : ""})`);
 const stop = async () => {
   await cloud.stop();
   process.exit(0);

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { readAgentConfig, type AgentConfig } from "../../src/providers/cloud-init.ts";
 import { LOCAL_CLOUD_DEFAULT_PORT } from "../../src/providers/local.ts";
+import { defaultAgents, simulatedAgent } from "./agents.ts";
 
 /**
  * A pretend cloud for development and tests (the `local` provider type talks to it): instances go pending → running
@@ -27,7 +28,10 @@ export type StartAgent = (agent: AgentConfig) => RunningAgent | Promise<RunningA
 export interface LocalCloudOptions {
   /** How long an instance stays pending (default 1500 ms). */
   bootDelayMs?: number;
-  /** Default: the agent simulator (scripts/agent-sim). `false`: instances run no agent. */
+  /**
+   * Default: the agent simulator (scripts/agent-sim) for createLocalCloud; startLocalCloud runs the real agent when a
+   * Docker engine answers (scripts/local-cloud/agents.ts). `false`: instances run no agent.
+   */
   startAgent?: StartAgent | false;
   log?: (line: string) => void;
 }
@@ -59,15 +63,6 @@ const MAX_BODY_BYTES = 256 * 1024;
 const PAGE_SIZE = 100;
 
 class BadRequest extends Error {}
-
-/** The agent simulator, loaded on first use so the local cloud runs without it when agents are off. */
-const simulatedAgent: StartAgent = async (agent) => {
-  const modulePath = "../agent-sim/agent.ts";
-  const simulator = (await import(modulePath)) as {
-    startSimulatedAgent(options: { coreUrl: string; token: string; agentId?: string }): RunningAgent | Promise<RunningAgent>;
-  };
-  return simulator.startSimulatedAgent({ coreUrl: agent.core_url, token: agent.token, agentId: agent.agent_id });
-};
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -234,7 +229,8 @@ export function createLocalCloud(options: LocalCloudOptions = {}) {
 export async function startLocalCloud(
   options: LocalCloudOptions & { port?: number; host?: string } = {},
 ): Promise<{ url: string; port: number; stop(): Promise<void> }> {
-  const cloud = createLocalCloud(options);
+  const startAgent = options.startAgent ?? (await defaultAgents(options.log ?? (() => {})));
+  const cloud = createLocalCloud({ ...options, startAgent });
   const server = createServer((req, res) => cloud.handle(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -43,6 +43,8 @@ export const helloMessage = z.object({
     architecture: z.string().max(32),
     os: z.string().max(255),
     docker_version: z.string().max(64).nullish(),
+    /** Since 1.1: "2.29.1" (the docker compose plugin) or "1.29.2 (docker-compose)"; null without compose. */
+    compose_version: z.string().max(64).nullish(),
   }),
 });
 
@@ -120,6 +122,8 @@ export type AgentMessage = { [K in keyof typeof agentMessages]: z.output<(typeof
 
 // ---- Core → agent ----
 
+const registryAuth = z.object({ registry: z.string(), username: z.string(), password: z.string() });
+
 export const buildCommand = z.object({
   type: z.literal("BUILD"),
   job_id: jobId,
@@ -137,8 +141,15 @@ export const buildCommand = z.object({
     build_args: z.record(z.string(), z.string()).default({}),
     cache_from: z.array(z.string()).default([]),
     cache_to: z.array(z.string()).default([]),
+    /** Since 1.1: the build is killed and fails after this long (stagely.yaml `timeout`; the agent's default is 30 minutes). */
+    timeout_seconds: z.number().int().min(1).max(24 * 3600).nullish(),
+    /**
+     * Since 1.1: push `target_image` and report the pushed digest (true), or keep the image on this VM and report its
+     * local id (false). Omitted: builder agents push, preview agents (building for themselves) do not.
+     */
+    push: z.boolean().nullish(),
   }),
-  registry_auth: z.object({ registry: z.string(), username: z.string(), password: z.string() }).nullish(),
+  registry_auth: registryAuth.nullish(),
 });
 
 export const deployCommand = z.object({
@@ -151,6 +162,8 @@ export const deployCommand = z.object({
   lifecycle: z
     .object({ on_start: z.array(z.object({ service: z.string(), command: z.string() })).default([]) })
     .default({ on_start: [] }),
+  /** Since 1.1: credentials for pulling `images` from a private registry (the agent logs in, pulls, logs out). */
+  registry_auth: registryAuth.nullish(),
 });
 
 export const terminateCommand = z.object({
@@ -169,14 +182,19 @@ export type DeployCommand = z.output<typeof deployCommand>;
 export const coreErrorCodes = ["AUTH_FAILED", "VERSION_MISMATCH", "BAD_MESSAGE", "HELLO_REQUIRED", "UNKNOWN_JOB", "LOG_LIMIT_EXCEEDED", "INTERNAL"] as const;
 export type CoreErrorCode = (typeof coreErrorCodes)[number];
 
-export type CoreMessage =
-  | { type: "HELLO_ACK"; status: "connected"; agent_id: string; heartbeat_interval: number }
-  | { type: "HEARTBEAT_ACK" }
-  | { type: "LOG_ACK"; job_id: string; seq: number }
-  | { type: "PING" }
-  | { type: "STATUS_REQUEST" }
-  | { type: "ERROR"; code: CoreErrorCode; message: string; job_id?: string }
-  | AgentCommand;
+/** Everything Core sends an agent: the control messages and the commands. Agents validate each frame with it. */
+export const coreMessage = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("HELLO_ACK"), status: z.literal("connected"), agent_id: z.string(), heartbeat_interval: z.number().positive() }),
+  z.object({ type: z.literal("HEARTBEAT_ACK") }),
+  z.object({ type: z.literal("LOG_ACK"), job_id: jobId, seq: z.number().int().min(0) }),
+  z.object({ type: z.literal("PING") }),
+  z.object({ type: z.literal("STATUS_REQUEST") }),
+  z.object({ type: z.literal("ERROR"), code: z.enum(coreErrorCodes), message: z.string(), job_id: z.string().optional() }),
+  buildCommand,
+  deployCommand,
+  terminateCommand,
+]);
+export type CoreMessage = z.output<typeof coreMessage>;
 
 // ---- sizes ----
 

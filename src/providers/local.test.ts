@@ -19,7 +19,7 @@ function vmSpec() {
     role: "builder",
     jobId: spec.tags.job_id,
     architecture: "amd64",
-    agentDownloadUrl: "https://downloads.example.com/agent-{arch}",
+    agentSha256: "0".repeat(64),
   });
   return { ...spec, userData };
 }

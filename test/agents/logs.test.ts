@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { and, asc, eq, sql as drizzleSql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { readJobLogs } from "../../src/agents/job-logs.ts";
-import { createMasker } from "../../src/agents/masking.ts";
+import { createMasker } from "../../src/agents/masker.ts";
 import { buildLogs } from "../../src/db/schema.ts";
 import { countRoundTrips, db } from "../db.ts";
 import { connectAndHello, createAgent, logLines, stubOf, waitFor, type AgentClient } from "./helpers.ts";

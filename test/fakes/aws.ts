@@ -131,6 +131,8 @@ interface Ec2Instance {
   userData: string;
   spot: boolean;
   rootDevice: { name: string; sizeGb: number };
+  /** The instance metadata service's options (IMDS): AWS's defaults unless RunInstances set MetadataOptions. */
+  metadata: { httpTokens: "optional" | "required"; hopLimit: number; httpEndpoint: "enabled" | "disabled" };
 }
 
 interface AwsAccount extends CloudAccount {
@@ -273,7 +275,19 @@ function instanceXml(i: Ec2Instance): Record<string, XmlValue> {
     hypervisor: "xen",
     ebsOptimized: false,
     enaSupport: true,
+    metadataOptions: { state: "applied", httpTokens: i.metadata.httpTokens, httpPutResponseHopLimit: i.metadata.hopLimit, httpEndpoint: i.metadata.httpEndpoint },
   };
+}
+
+/** RunInstances' MetadataOptions.*, checked as EC2 checks them. */
+function metadataOptions(params: Record<string, string>): Ec2Instance["metadata"] {
+  const tokens = params["MetadataOptions.HttpTokens"] ?? "optional";
+  const endpoint = params["MetadataOptions.HttpEndpoint"] ?? "enabled";
+  const hopLimit = Number(params["MetadataOptions.HttpPutResponseHopLimit"] ?? "1");
+  if (tokens !== "optional" && tokens !== "required") throw new Ec2Error(400, "InvalidParameterValue", `Value (${tokens}) for parameter HttpTokens is invalid. Valid values: optional, required`);
+  if (endpoint !== "enabled" && endpoint !== "disabled") throw new Ec2Error(400, "InvalidParameterValue", `Value (${endpoint}) for parameter HttpEndpoint is invalid.`);
+  if (!Number.isInteger(hopLimit) || hopLimit < 1 || hopLimit > 64) throw new Ec2Error(400, "InvalidParameterValue", "The HttpPutResponseHopLimit must be an integer from 1 to 64.");
+  return { httpTokens: tokens, hopLimit, httpEndpoint: endpoint };
 }
 
 function lookUp(account: AwsAccount, region: string, ids: string[]): Ec2Instance[] {
@@ -370,6 +384,7 @@ function runInstances(account: AwsAccount, region: string, params: Record<string
     userData: userData.toString("utf8"),
     spot: params["InstanceMarketOptions.MarketType"] === "spot",
     rootDevice: { name: device ?? "/dev/sda1", sizeGb },
+    metadata: metadataOptions(params),
   };
   account.instances.set(instance.instanceId, instance);
   if (clientToken) account.clientTokens.set(clientToken, { instanceId: instance.instanceId, fingerprint });
@@ -554,6 +569,7 @@ function admin(accounts: Map<string, AwsAccount>, route: string, body: string): 
         client_token: i.clientToken,
         spot: i.spot,
         root_volume_gb: i.rootDevice.sizeGb,
+        metadata_options: { http_tokens: i.metadata.httpTokens, http_put_response_hop_limit: i.metadata.hopLimit, http_endpoint: i.metadata.httpEndpoint },
         tags: Object.fromEntries(i.tags),
         user_data: i.userData,
       })),
@@ -578,6 +594,7 @@ function admin(accounts: Map<string, AwsAccount>, route: string, body: string): 
     userData: "",
     spot: false,
     rootDevice: { name: "/dev/sda1", sizeGb: 8 },
+    metadata: { httpTokens: "optional", hopLimit: 1, httpEndpoint: "enabled" },
   };
   account.instances.set(instance.instanceId, instance);
   return jsonReply(201, { instance_id: instance.instanceId });

@@ -16,7 +16,7 @@ import { startSimulatedAgent, type SimulatedAgent } from "../../agent-sim/agent.
 import type { Stack } from "../../lib/stack.ts";
 import type { BenchScenario } from "../types.ts";
 
-interface DevAgent {
+export interface DevAgent {
   agent_id: string;
   token: string;
   build_job_id: string | null;
@@ -27,7 +27,7 @@ const envNumber = (name: string, fallback: number) => (process.env[name] ? Numbe
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const quiet = () => {};
 
-async function createAgent(target: Stack, role: "builder" | "preview"): Promise<DevAgent> {
+export async function createAgent(target: Stack, role: "builder" | "preview"): Promise<DevAgent> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${target.apiToken}` },
@@ -37,7 +37,7 @@ async function createAgent(target: Stack, role: "builder" | "preview"): Promise<
   return (await response.json()) as DevAgent;
 }
 
-async function sendCommand(target: Stack, agentId: string, command: Record<string, unknown>): Promise<void> {
+export async function sendCommand(target: Stack, agentId: string, command: Record<string, unknown>): Promise<void> {
   const response = await fetch(`${target.apiUrl}/v1/dev/agents/${agentId}/commands`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${target.apiToken}` },

@@ -1,4 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
+import { agentRelease } from "../../agents/agent-release.ts";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { buildJobs } from "../../db/schema.ts";
@@ -55,6 +56,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       platform: `linux/${arch}`,
       build_args: spec?.build_args ?? {},
       cache_from: spec?.cache_from ?? [],
+      timeout_seconds: spec?.timeout_seconds,
     },
   };
   try {
@@ -79,7 +81,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
         role: "builder",
         jobId,
         architecture: arch,
-        agentDownloadUrl: ctx.config.AGENT_DOWNLOAD_URL,
+        agentSha256: (await agentRelease(ctx.env)).sha256,
       }),
       tags: { agent_id: agentId, job_id: jobId, environment_id: environment.id },
       idempotencyKey: agentId,

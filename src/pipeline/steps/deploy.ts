@@ -1,4 +1,5 @@
 import { and, desc, eq } from "drizzle-orm";
+import { agentRelease } from "../../agents/agent-release.ts";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
 import { loadProjectMasker } from "../../agents/masking.ts";
@@ -94,7 +95,7 @@ async function createPreviewVm(ctx: PipelineContext, loaded: NonNullable<Awaited
       role: "preview",
       environmentId: environment.id,
       architecture: "amd64",
-      agentDownloadUrl: ctx.config.AGENT_DOWNLOAD_URL,
+      agentSha256: (await agentRelease(ctx.env)).sha256,
     }),
     tags: { agent_id: agentId, environment_id: environment.id },
     idempotencyKey: agentId,
