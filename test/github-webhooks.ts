@@ -17,29 +17,5 @@ export async function sendWebhook(event: string, payload: unknown, options: { de
   });
 }
 
-/** A `pull_request` payload with the fields GitHub sends that Stagely reads. */
-export function pullRequestPayload(input: {
-  action: string;
-  repo: string;
-  number: number;
-  sha: string;
-  ref?: string;
-  updatedAt?: string;
-  headRepo?: string;
-  installationId?: number;
-}) {
-  return {
-    action: input.action,
-    number: input.number,
-    pull_request: {
-      number: input.number,
-      state: input.action === "closed" ? "closed" : "open",
-      updated_at: input.updatedAt ?? new Date().toISOString(),
-      head: { sha: input.sha, ref: input.ref ?? "feature", repo: { full_name: input.headRepo ?? input.repo } },
-      base: { ref: "main", repo: { full_name: input.repo } },
-    },
-    repository: { full_name: input.repo },
-    installation: input.installationId === undefined ? undefined : { id: input.installationId },
-    sender: { login: "octocat" },
-  };
-}
+// The payload has a module of its own so that tests outside workerd (test/system) can build one too.
+export { pullRequestPayload } from "./github-payloads.ts";

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "hono/jsx/dom";
+import { useEffect, useRef, useState } from "hono/jsx/dom";
 import { api, ApiFailure, type Page } from "./api.ts";
 
 export interface Resource<T> {
@@ -7,10 +7,15 @@ export interface Resource<T> {
   reload(): void;
 }
 
-/** GETs `path` (null: nothing yet), again on reload() and every `pollMs` while given. */
-export function useResource<T>(path: string | null, pollMs?: number): Resource<T> {
+/**
+ * GETs `path` (null: nothing yet), again on reload(), and every `refreshMs` while given and while `changing` (if given)
+ * says the last answer may still change.
+ */
+export function useResource<T>(path: string | null, refreshMs?: number, changing?: (data: T) => boolean): Resource<T> {
   const [state, setState] = useState<{ path: string | null; data?: T; error?: ApiFailure }>({ path });
   const [version, setVersion] = useState(0);
+  const latest = useRef<{ data?: T; changing?: (data: T) => boolean }>({});
+  latest.current = { data: state.path === path ? state.data : undefined, changing };
   useEffect(() => {
     if (!path) return;
     let current = true;
@@ -20,12 +25,17 @@ export function useResource<T>(path: string | null, pollMs?: number): Resource<T
         (error: ApiFailure) => current && setState((s) => ({ path, data: s.path === path ? s.data : undefined, error })),
       );
     void load();
-    const timer = pollMs ? setInterval(load, pollMs) : undefined;
+    const timer = refreshMs
+      ? setInterval(() => {
+          const { data, changing: stillChanging } = latest.current;
+          if (data === undefined || !stillChanging || stillChanging(data)) void load();
+        }, refreshMs)
+      : undefined;
     return () => {
       current = false;
       clearInterval(timer);
     };
-  }, [path, version, pollMs]);
+  }, [path, version, refreshMs]);
   const fresh = state.path === path;
   return { data: fresh ? state.data : undefined, error: fresh ? state.error : undefined, reload: () => setVersion((v) => v + 1) };
 }
@@ -39,8 +49,8 @@ export interface PagedList<T> {
 }
 
 /** A cursor-paginated list (`path` already has its filters): the first page, and further pages on loadMore(). */
-export function usePagedList<T>(path: string | null, pollMs?: number): PagedList<T> {
-  const first = useResource<Page<T>>(path, pollMs);
+export function usePagedList<T>(path: string | null, refreshMs?: number): PagedList<T> {
+  const first = useResource<Page<T>>(path, refreshMs);
   const [extra, setExtra] = useState<{ path: string | null; items: T[]; cursor: string | null; error?: ApiFailure }>({ path, items: [], cursor: null });
   const fresh = extra.path === path;
   const cursor = fresh && extra.items.length ? extra.cursor : (first.data?.next_cursor ?? null);

@@ -1,5 +1,5 @@
 import type { Child } from "hono/jsx";
-import { render, useEffect, useState } from "hono/jsx/dom";
+import { render, useEffect, useRef, useState } from "hono/jsx/dom";
 import { api, SIGNED_OUT_EVENT, type Me, type Role } from "./api.ts";
 import { ErrorNote, Loading } from "./components.tsx";
 import { useResource } from "./hooks.ts";
@@ -122,8 +122,11 @@ function Shell({ me, url }: { me: Me; url: URL }) {
     if (path === "/" || path === "/sign-in") navigate(firstTeam ? `/t/${firstTeam}/environments` : "/teams/new", { replace: true });
     else if (/^\/t\/[^/]+$/.test(path)) navigate(`${path}/environments`, { replace: true });
   }, [path, firstTeam]);
+  // After an in-app navigation, keyboard and screen reader users continue at the new page's content.
+  const shownPath = useRef(path);
   useEffect(() => {
-    document.getElementById("main")?.focus({ preventScroll: true });
+    if (shownPath.current !== path) document.getElementById("main")?.focus({ preventScroll: true });
+    shownPath.current = path;
   }, [path]);
 
   let content: Child = null;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { getDb, getSql, type Db } from "../../src/db/client.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";
 import { randomHex } from "../../src/lib/crypto.ts";
-import { GITHUB_APP_ID, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
+import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
 import { startLocalCloud, type StartAgent } from "../local-cloud/server.ts";
 import { startLocalDatabase, type BackendKind, type LocalDatabase } from "../local-db/index.ts";
 import { loadMigrations } from "./migration-files.ts";
@@ -23,7 +23,7 @@ export interface Stack {
   database: string;
   db: Db;
   local: LocalDatabase;
-  /** The fake GitHub App the Worker is configured with (null when started without it). */
+  /** The fake GitHub (App, and OAuth for sign-in) the Worker is configured with (null when started without it). */
   githubUrl: string | null;
   /** The local cloud (`provider_type: local`, `config.endpoint`), null when started without it. */
   localCloudUrl: string | null;
@@ -40,7 +40,7 @@ export interface StackOptions {
   log: (line: string) => void;
   /** More Worker vars. */
   vars?: Record<string, string>;
-  /** Start the fake GitHub App and point the Worker at it (default true). */
+  /** Start the fake GitHub (App and OAuth sign-in) and point the Worker at it (default true). */
   github?: boolean;
   /** Start the local cloud (default: yes, with no boot delay and the agent simulator); false: none. */
   cloud?: { startAgent?: StartAgent | false; bootDelayMs?: number } | false;
@@ -99,6 +99,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
             GITHUB_APP_ID: GITHUB_APP_ID,
             GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
             GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+            GITHUB_CLIENT_ID: GITHUB_CLIENT_ID,
+            GITHUB_CLIENT_SECRET: GITHUB_CLIENT_SECRET,
           }
         : {}),
       ...options.vars,

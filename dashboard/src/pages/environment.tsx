@@ -12,11 +12,10 @@ const liveRunStatuses = new Set(["pending", "building", "deploying", "testing"])
 const REFRESH_MS = 3000;
 
 export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string }) {
-  const environment = useResource<Environment>(`/v1/environments/${id}`);
-  const live = environment.data ? !finalEnvironmentStatuses.has(environment.data.status) : false;
   // While anything can still change, the page refreshes itself.
-  const refreshed = useResource<Environment>(live ? `/v1/environments/${id}` : null, REFRESH_MS);
-  const env = refreshed.data ?? environment.data;
+  const environment = useResource<Environment>(`/v1/environments/${id}`, REFRESH_MS, (e) => !finalEnvironmentStatuses.has(e.status));
+  const env = environment.data;
+  const live = env ? !finalEnvironmentStatuses.has(env.status) : false;
   const runs = useResource<Page<Run>>(`/v1/environments/${id}/runs?limit=20`, live ? REFRESH_MS : undefined);
   const project = useResource<Project>(env ? `/v1/projects/${env.project_id}` : null);
   const provider = useResource<CloudProvider>(env?.cloud_provider_id ? `/v1/cloud-providers/${env.cloud_provider_id}` : null);
@@ -129,12 +128,10 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
 }
 
 function RunDetail({ runId, role }: { runId: string; role: TeamPageProps["role"] }) {
-  const first = useResource<Run & { jobs: Job[] }>(`/v1/runs/${runId}`);
-  const going = first.data ? liveRunStatuses.has(first.data.status) : false;
-  const refreshed = useResource<Run & { jobs: Job[] }>(going ? `/v1/runs/${runId}` : null, REFRESH_MS);
-  const run = refreshed.data ?? first.data;
+  const detail = useResource<Run & { jobs: Job[] }>(`/v1/runs/${runId}`, REFRESH_MS, (r) => liveRunStatuses.has(r.status));
+  const run = detail.data;
   const [chosenJob, setChosenJob] = useState<string | null>(null);
-  if (first.error) return <ErrorNote error={first.error} />;
+  if (detail.error) return <ErrorNote error={detail.error} />;
   if (!run) return <Loading what="the run" />;
   const job = run.jobs.find((j) => j.id === chosenJob) ?? run.jobs.find((j) => j.status === "running") ?? run.jobs[0];
   return (
@@ -147,7 +144,7 @@ function RunDetail({ runId, role }: { runId: string; role: TeamPageProps["role"]
           <div class="actions">
             <ActionButton label="Cancel run" danger confirm="Cancel this run? Its builders are terminated." onAction={async () => {
               await api("POST", `/v1/runs/${runId}/cancel`);
-              first.reload();
+              detail.reload();
             }} />
           </div>
         )}
