@@ -321,14 +321,21 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
   it("works at 375 px wide and by keyboard, with a visible focus", async () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, storageState: await owner.storageState() });
     const small = await newPage(phone);
-    for (const path of ["/t/acme/environments", `/t/acme/environments/${ids.environment}`, `/t/acme/projects/${ids.project}?tab=secrets`, "/t/acme/members", "/t/acme/cloud-providers"]) {
+    const pages = {
+      environments: "/t/acme/environments",
+      environment: `/t/acme/environments/${ids.environment}`,
+      secrets: `/t/acme/projects/${ids.project}?tab=secrets`,
+      members: "/t/acme/members",
+      "cloud-providers": "/t/acme/cloud-providers",
+    };
+    for (const [name, path] of Object.entries(pages)) {
       await small.goto(`${stack.apiUrl}${path}`);
       await eventually(() => small.locator("main h1").count()).toBe(1);
       await small.waitForLoadState("networkidle");
       const width = (await small.evaluate("document.documentElement.scrollWidth")) as number;
       const overflowing = await small.evaluate(`[...document.querySelectorAll("body *")].filter((el) => el.getBoundingClientRect().right > 376 && !el.closest(".table-wrap, nav")).slice(0, 5).map((el) => el.tagName + "." + el.className)`);
       expect(width, `${path} is ${width} px wide; too wide: ${JSON.stringify(overflowing)}`).toBeLessThanOrEqual(375);
-      await screenshot(small, `375px${path.replaceAll(/[/?=]/g, "-")}`);
+      await screenshot(small, `375px-${name}`);
     }
     await phone.close();
 

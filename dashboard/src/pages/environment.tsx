@@ -1,4 +1,4 @@
-import { useState } from "hono/jsx/dom";
+import { useEffect, useState } from "hono/jsx/dom";
 import { api, type CloudProvider, type Environment, type Job, type Page, type Project, type Run } from "../api.ts";
 import { ActionButton, Empty, ErrorNote, Loading, PageHeader, StatusBadge } from "../components.tsx";
 import { ago, dateTime, duration, repoName, shortSha } from "../format.ts";
@@ -117,7 +117,7 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
           ))}
         </ol>
       )}
-      {runId && <RunDetail key={runId} runId={runId} role={role} />}
+      {runId && <RunDetail key={runId} runId={runId} listedStatus={runs.data?.data.find((r) => r.id === runId)?.status} role={role} />}
       {!live && (
         <p>
           <a href={`/t/${team}/environments`}>Back to the environments</a>
@@ -127,9 +127,13 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
   );
 }
 
-function RunDetail({ runId, role }: { runId: string; role: TeamPageProps["role"] }) {
+function RunDetail({ runId, listedStatus, role }: { runId: string; listedStatus: string | undefined; role: TeamPageProps["role"] }) {
   const detail = useResource<Run & { jobs: Job[] }>(`/v1/runs/${runId}`, REFRESH_MS, (r) => liveRunStatuses.has(r.status));
   const run = detail.data;
+  // The list of runs may see a new status first: catch up at once rather than at the next refresh.
+  useEffect(() => {
+    if (listedStatus && run && listedStatus !== run.status) detail.reload();
+  }, [listedStatus]);
   const [chosenJob, setChosenJob] = useState<string | null>(null);
   if (detail.error) return <ErrorNote error={detail.error} />;
   if (!run) return <Loading what="the run" />;
