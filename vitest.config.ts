@@ -9,8 +9,8 @@ await buildAssets();
 // A fixed key for tests only; production keys come from `wrangler secret put ENCRYPTION_KEY`.
 const TEST_ENCRYPTION_KEY = "7f".repeat(32);
 
-/** Tests that run in Node rather than workerd: the agent, scripts, and system tests that drive real processes. */
-const nodeTests = ["agent/**/*.test.ts", "scripts/**/*.test.ts", "test/system/**/*.test.ts"];
+/** Tests that run in Node rather than workerd: the agent, scripts, the dashboard's pure modules, and system tests that drive real processes. */
+const nodeTests = ["agent/**/*.test.ts", "scripts/**/*.test.ts", "dashboard/**/*.test.ts", "test/system/**/*.test.ts"];
 
 export default defineConfig({
   test: {

@@ -1,14 +1,16 @@
-// npm run dev: the whole API on this machine with no accounts. Starts the local database (PGlite, data in
-// .stagely/), applies migrations, runs `wrangler dev`, and prints the URL. Ctrl-C stops everything.
+// npm run dev: the whole API and the dashboard on this machine with no accounts. Starts the local database (PGlite,
+// data in .stagely/), applies migrations, runs `wrangler dev`, and prints the URL, an API token and a one-time sign-in
+// link for the dashboard. Ctrl-C stops everything.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { getDb, getSql, LOCAL_DB_DEFAULT_PORT } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
 import { parseConfig } from "../src/config.ts";
+import { mintSignInLink, SIGN_IN_LINK_MINUTES } from "../src/auth/sign-in-links.ts";
 import { keyringFromConfig, randomHex } from "../src/lib/crypto.ts";
 import { DEV_VARS_PATH, readDevVars, writeDevVars } from "./lib/dev-vars.ts";
-import { seedDevelopment } from "./lib/dev-seed.ts";
+import { DEV_USER_ID, seedDevelopment } from "./lib/dev-seed.ts";
 import { loadMigrations } from "./lib/migration-files.ts";
 import { startLocalCloud } from "./local-cloud/server.ts";
 import { startLocalDatabase } from "./local-db/index.ts";
@@ -100,7 +102,11 @@ for (let attempt = 0; attempt < 120 && !stopping; attempt++) {
   const ready = await fetch(`${url}/ready`).then((r) => r.ok, () => false);
   if (ready) {
     step(`Stagely API is ready at ${url}  (docs: ${url}/docs)  Ctrl-C stops everything.`);
-    if (devToken) step(`API token of the development user: ${devToken}\n[dev]   try: curl -H "Authorization: Bearer ${devToken}" ${url}/v1/me`);
+    if (devToken) {
+      step(`API token of the development user: ${devToken}\n[dev]   try: curl -H "Authorization: Bearer ${devToken}" ${url}/v1/me`);
+      const link = await mintSignInLink(getDb(local.databaseUrl(database)), vars.PUBLIC_URL ?? url, DEV_USER_ID);
+      step(`dashboard: open ${link}  (signs you in as the development user; works once, for ${SIGN_IN_LINK_MINUTES} minutes)`);
+    }
     break;
   }
   await new Promise((r) => setTimeout(r, 500));

@@ -6,6 +6,7 @@ import { agentRoutes } from "./agents/routes.ts";
 import { listAuditLogs } from "./audit/routes.ts";
 import { authRoutes } from "./auth/index.ts";
 import { cloudProviderRoutes } from "./cloud-providers/index.ts";
+import { serveDashboard } from "./dashboard/serve.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { environmentRoutes } from "./environments/index.ts";
 import { healthRoutes } from "./health/routes.ts";
@@ -51,5 +52,8 @@ mountRoutes(app, [
   listAuditLogs,
   githubWebhook,
 ]);
+
+// Last, so every API route matches first: the rest of GET is the dashboard.
+app.get("*", serveDashboard);
 
 export { app };

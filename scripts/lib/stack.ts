@@ -8,7 +8,7 @@ import { applyMigrations } from "../../src/db/migrate.ts";
 import { apiTokens, users } from "../../src/db/schema.ts";
 import { randomHex } from "../../src/lib/crypto.ts";
 import { newId } from "../../src/lib/ids.ts";
-import { GITHUB_APP_ID, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
+import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
 import { startLocalCloud, type StartAgent } from "../local-cloud/server.ts";
 import { startLocalDatabase, type BackendKind, type LocalDatabase } from "../local-db/index.ts";
 import { loadMigrations } from "./migration-files.ts";
@@ -28,7 +28,7 @@ export interface Stack {
   database: string;
   db: Db;
   local: LocalDatabase;
-  /** The fake GitHub App the Worker is configured with (null when started without it). */
+  /** The fake GitHub (App, and OAuth for sign-in) the Worker is configured with (null when started without it). */
   githubUrl: string | null;
   /** The local cloud (`provider_type: local`, `config.endpoint`), null when started without it. */
   localCloudUrl: string | null;
@@ -45,7 +45,7 @@ export interface StackOptions {
   log: (line: string) => void;
   /** More Worker vars. */
   vars?: Record<string, string>;
-  /** Start the fake GitHub App and point the Worker at it (default true). */
+  /** Start the fake GitHub (App and OAuth sign-in) and point the Worker at it (default true). */
   github?: boolean;
   /** Start the local cloud (default: yes, with no boot delay and the agent simulator); false: none. */
   cloud?: { startAgent?: StartAgent | false; bootDelayMs?: number } | false;
@@ -111,6 +111,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
             GITHUB_APP_ID: GITHUB_APP_ID,
             GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
             GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+            GITHUB_CLIENT_ID: GITHUB_CLIENT_ID,
+            GITHUB_CLIENT_SECRET: GITHUB_CLIENT_SECRET,
           }
         : {}),
       ...options.vars,

@@ -1,10 +1,11 @@
 import { sql } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
-import { dbOf, type AppEnv } from "../app-env.ts";
+import { dbOf, type AppContext, type AppEnv } from "../app-env.ts";
 import { timingSafeEqual } from "../lib/crypto.ts";
 import { ApiError } from "../lib/errors.ts";
+import { checkCsrf, sessionCookieOf } from "./browser-session.ts";
 import type { Role } from "./roles.ts";
-import { hashToken, TOKEN_PATTERN, type TokenKind } from "./tokens.ts";
+import { hashToken, SESSION_TOKEN_PATTERN, TOKEN_PATTERN, type TokenKind } from "./tokens.ts";
 
 export interface Membership {
   teamId: string;
@@ -47,15 +48,29 @@ const unauthorized = (message: string) =>
   new ApiError("UNAUTHORIZED", message, { headers: { "WWW-Authenticate": 'Bearer realm="stagely"' } });
 
 /**
- * Authenticates `Authorization: Bearer <token>` (an API token or a session) in one round trip that also loads the
- * caller's team memberships, so most routes authorize without another query.
+ * The caller's token: `Authorization: Bearer <token>` (an API token or a session), else the dashboard's session cookie,
+ * whose changes must pass the CSRF check (browser-session.ts).
+ */
+async function presentedToken(c: AppContext): Promise<string> {
+  const header = c.req.header("Authorization");
+  if (header) {
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match || !TOKEN_PATTERN.test(match[1]!)) throw unauthorized("malformed bearer token");
+    return match[1]!;
+  }
+  const cookie = sessionCookieOf(c);
+  if (!cookie) throw unauthorized("missing Authorization header; send `Authorization: Bearer <token>`");
+  if (!SESSION_TOKEN_PATTERN.test(cookie)) throw unauthorized("malformed session cookie; sign in again");
+  await checkCsrf(c, cookie);
+  return cookie;
+}
+
+/**
+ * Authenticates the caller's token in one round trip that also loads their team memberships, so most routes
+ * authorize without another query.
  */
 export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
-  const header = c.req.header("Authorization");
-  if (!header) throw unauthorized("missing Authorization header; send `Authorization: Bearer <token>`");
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!match || !TOKEN_PATTERN.test(match[1]!)) throw unauthorized("malformed bearer token");
-  const hash = await hashToken(match[1]!);
+  const hash = await hashToken(await presentedToken(c));
   const db = dbOf(c);
   const result = await db.execute<TokenRow>(sql`
     SELECT t.id AS token_id, t.kind, t.token_hash, t.expires_at, t.last_used_at,

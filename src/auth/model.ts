@@ -2,6 +2,9 @@ import { z } from "zod";
 import { roles, type apiTokens, type users } from "../db/schema.ts";
 import { idOf, iso, timestamp } from "../lib/schemas.ts";
 
+/** How long a sign-in session lasts. */
+export const SESSION_DAYS = 30;
+
 export const userSchema = z.object({
   id: z.string(),
   email: z.string(),

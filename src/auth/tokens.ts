@@ -4,10 +4,14 @@ import { sha256Hex } from "../lib/crypto.ts";
 // 32 characters from 62 symbols: about 190 bits.
 const secret = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 32);
 
-export const tokenPrefixes = { api: "stg_pat_", session: "stg_ses_" } as const;
+/** A sign-in link's code is a token too, but never a bearer token: it is only exchanged, once, for a session. */
+export const tokenPrefixes = { api: "stg_pat_", session: "stg_ses_", sign_in_link: "stg_lnk_" } as const;
 export type TokenKind = keyof typeof tokenPrefixes;
 
+/** Tokens that authenticate requests. */
 export const TOKEN_PATTERN = /^stg_(pat|ses)_[0-9A-Za-z]{32}$/;
+export const SESSION_TOKEN_PATTERN = /^stg_ses_[0-9A-Za-z]{32}$/;
+export const SIGN_IN_LINK_PATTERN = /^stg_lnk_[0-9A-Za-z]{32}$/;
 
 export interface NewToken {
   /** Shown once to the user; never stored. */

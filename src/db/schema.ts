@@ -40,7 +40,7 @@ export const logStreams = ["stdout", "stderr"] as const;
 export const secretTypes = ["env", "file"] as const;
 export const agentRoles = ["builder", "preview"] as const;
 export const agentStatuses = ["connected", "disconnected"] as const;
-export const tokenKinds = ["session", "api"] as const;
+export const tokenKinds = ["session", "api", "sign_in_link"] as const;
 
 export const teams = pgTable(
   "teams",

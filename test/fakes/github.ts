@@ -12,6 +12,9 @@ import { json, listen, readBody } from "./http.ts";
  * installations this user can access, paginated).
  *   POST /_fake/oauth/grant {user, emails, redirect_uri, installations?: [id]}  plays the user approving the app
  *        (`installations`: installations this GitHub user can access from now on) → {code}
+ *   Browser side (a real browser follows the redirects): POST /_fake/oauth/approver {user, emails} chooses who is signed
+ *   in to GitHub; GET /login/oauth/authorize?client_id&redirect_uri&state then approves as them and redirects back to
+ *   redirect_uri with a code and the state, as GitHub does for an app the user already authorized.
  *
  * GitHub App: App endpoints need `Authorization: Bearer <JWT>` signed RS256 with the App's key (GITHUB_APP_ID, the key
  * from githubAppPrivateKey()), checked like GitHub does (signature, iss, iat not in the future, exp in the future and at
@@ -746,6 +749,32 @@ function createAppApi() {
   return { api, admin, injectedFailure, record, listUserInstallations, grantInstallations };
 }
 
+/** Who is signed in to the fake GitHub in the browser (POST /_fake/oauth/approver), per fake server. */
+const approvers = new WeakMap<Map<string, Grant>, Pick<Grant, "user" | "emails">>();
+
+/** The browser side of the OAuth web flow; undefined for any other request. */
+async function browserOAuth(route: string, url: URL, req: IncomingMessage, grants: Map<string, Grant>): Promise<((res: ServerResponse) => void) | undefined> {
+  if (route === "POST /_fake/oauth/approver") {
+    const body = parseJson(await readBody(req));
+    if (!isObject(body) || !isObject(body.user) || !Array.isArray(body.emails)) return (res) => json(res, 400, { message: "an approver needs user and emails" });
+    approvers.set(grants, { user: body.user as unknown as GitHubUser, emails: body.emails as Grant["emails"] });
+    return (res) => void res.writeHead(204).end();
+  }
+  if (route !== "GET /login/oauth/authorize") return undefined;
+  const page = (status: number, text: string) => (res: ServerResponse) => void res.writeHead(status, { "content-type": "text/html; charset=utf-8" }).end(`<!doctype html><title>GitHub</title><p>${text}</p>`);
+  if (url.searchParams.get("client_id") !== GITHUB_CLIENT_ID) return page(404, "Not Found");
+  const redirectUri = url.searchParams.get("redirect_uri");
+  if (!redirectUri || !URL.canParse(redirectUri)) return page(400, "The redirect_uri is missing or not a URL.");
+  const approver = approvers.get(grants);
+  if (!approver) return page(403, "Nobody is signed in to the fake GitHub: POST /_fake/oauth/approver first.");
+  const code = randomBytes(10).toString("hex");
+  grants.set(code, { ...approver, redirectUri, used: false });
+  const back = new URL(redirectUri);
+  back.searchParams.set("code", code);
+  back.searchParams.set("state", url.searchParams.get("state") ?? "");
+  return (res) => void res.writeHead(302, { location: back.toString() }).end();
+}
+
 function send(res: ServerResponse, answer: Reply): void {
   const headers: Record<string, string> = {
     "x-github-media-type": "github.v3; format=json",
@@ -774,6 +803,9 @@ export const githubFake: FakeService = {
       const url = new URL(req.url ?? "/", "http://github.test");
       const method = req.method ?? "GET";
       const route = `${method} ${url.pathname}`;
+
+      const browser = await browserOAuth(route, url, req, grants);
+      if (browser) return browser(res);
 
       if (route === "POST /_fake/oauth/grant") {
         const body = JSON.parse(await readBody(req)) as { user: GitHubUser; emails: Grant["emails"]; redirect_uri?: string; installations?: number[] };

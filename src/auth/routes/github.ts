@@ -7,29 +7,28 @@ import { apiTokens, auditLogs, users } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { defineRoute } from "../../lib/route.ts";
+import { returnPath, startBrowserSession } from "../browser-session.ts";
 import { authorizeUrl, fetchIdentity, oauthApp, signState, STATE_COOKIE, STATE_TTL_SECONDS, verifyState } from "../github-oauth.ts";
-import { userSchema, toApiUser } from "../model.ts";
+import { SESSION_DAYS, userSchema, toApiUser } from "../model.ts";
 import { generateToken } from "../tokens.ts";
 
-const SESSION_DAYS = 30;
+/** Set when the sign-in started in a browser that wants the session as a cookie, and where to go afterwards. */
+const RETURN_COOKIE = "stagely_oauth_return";
 
 export const startGitHubLogin = defineRoute({
   method: "get",
   path: "/v1/auth/github",
-  summary: "Start signing in with GitHub (redirects to GitHub)",
+  summary: "Start signing in with GitHub (redirects to GitHub); with return_to the session ends up in a cookie (the dashboard)",
   tag: "auth",
   access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
+  query: z.object({ return_to: returnPath.optional().describe("browser sign-in: where to go afterwards, a path on this site") }),
   status: 302,
-  async handler(c) {
+  async handler(c, { query }) {
     const app = await oauthApp(configOf(c));
     const { state, nonce } = await signState(app);
-    setCookie(c, STATE_COOKIE, nonce, {
-      httpOnly: true,
-      secure: new URL(c.req.url).protocol === "https:",
-      sameSite: "Lax",
-      path: "/v1/auth/github",
-      maxAge: STATE_TTL_SECONDS,
-    });
+    const cookie = { httpOnly: true, secure: new URL(c.req.url).protocol === "https:", sameSite: "Lax", path: "/v1/auth/github", maxAge: STATE_TTL_SECONDS } as const;
+    setCookie(c, STATE_COOKIE, nonce, cookie);
+    if (query.return_to) setCookie(c, RETURN_COOKIE, query.return_to, cookie);
     return c.redirect(authorizeUrl(app, state), 302);
   },
 });
@@ -37,7 +36,7 @@ export const startGitHubLogin = defineRoute({
 export const finishGitHubLogin = defineRoute({
   method: "get",
   path: "/v1/auth/github/callback",
-  summary: "GitHub sends the user back here; answers with a session token",
+  summary: "GitHub sends the user back here; answers with a session token, or for a browser sign-in (return_to) sets the session cookie and redirects",
   tag: "auth",
   access: { kind: "public", perIpLimit: "SIGN_IN_RATE_LIMITER" },
   query: z.object({
@@ -50,6 +49,8 @@ export const finishGitHubLogin = defineRoute({
     const app = await oauthApp(configOf(c));
     await verifyState(app, query.state, getCookie(c, STATE_COOKIE));
     deleteCookie(c, STATE_COOKIE, { path: "/v1/auth/github" });
+    const returnTo = returnPath.safeParse(getCookie(c, RETURN_COOKIE));
+    deleteCookie(c, RETURN_COOKIE, { path: "/v1/auth/github" });
     if (query.error || !query.code) throw new ApiError("UNAUTHORIZED", "GitHub sign-in was cancelled or refused");
     const identity = await fetchIdentity(app, query.code);
 
@@ -87,6 +88,10 @@ export const finishGitHubLogin = defineRoute({
       ]);
       const [user] = results[3];
       if (!user || !user.isActive) throw new ApiError("FORBIDDEN", "this Stagely account is deactivated");
+      if (returnTo.success) {
+        await startBrowserSession(c, session.token, expiresAt);
+        return c.redirect(returnTo.data, 302);
+      }
       c.header("Cache-Control", "no-store");
       return c.json({ token: session.token, token_type: "Bearer" as const, expires_at: expiresAt.toISOString(), user: toApiUser(user) });
     } catch (error) {

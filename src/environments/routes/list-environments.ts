@@ -1,13 +1,20 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
-import { teamIdsWithRole } from "../../auth/roles.ts";
+import { requireTeamRole, teamIdsWithRole } from "../../auth/roles.ts";
 import { environments, environmentStatuses, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
 import { defineRoute } from "../../lib/route.ts";
+import { teamParams } from "../../lib/schemas.ts";
 import { projectParams } from "../../projects/model.ts";
 import { environmentSchema, toApiEnvironment } from "../model.ts";
+
+const listQuery = pageQuery.extend({ status: z.enum(["live", "all", ...environmentStatuses]).default("live") });
+
+function statusesOf(status: z.output<typeof listQuery>["status"]) {
+  return status === "all" ? environmentStatuses : status === "live" ? liveEnvironmentStatuses : [status];
+}
 
 export const listEnvironments = defineRoute({
   method: "get",
@@ -16,11 +23,11 @@ export const listEnvironments = defineRoute({
   tag: "environments",
   access: { kind: "team", minRole: "viewer", resource: "project" },
   params: projectParams,
-  query: pageQuery.extend({ status: z.enum(["live", "all", ...environmentStatuses]).default("live") }),
+  query: listQuery,
   response: pageSchema(environmentSchema),
   async handler(c, { params, query }) {
     const page = keyset(environments.createdAt, environments.id, query);
-    const statuses = query.status === "all" ? environmentStatuses : query.status === "live" ? liveEnvironmentStatuses : [query.status];
+    const statuses = statusesOf(query.status);
     const rows = await dbOf(c)
       .select({ environment: environments })
       .from(projects)
@@ -32,5 +39,29 @@ export const listEnvironments = defineRoute({
     const found = rows.flatMap((r) => (r.environment ? [r.environment] : []));
     const domain = configOf(c).PREVIEW_DOMAIN;
     return c.json(page.page(found, (r) => ({ at: r.createdAt, id: r.id }), (r) => toApiEnvironment(r, domain)));
+  },
+});
+
+export const listTeamEnvironments = defineRoute({
+  method: "get",
+  path: "/v1/teams/:team/environments",
+  summary: "List the preview environments of all the team's projects, newest first (live ones unless status=all)",
+  tag: "environments",
+  access: { kind: "team", minRole: "viewer", resource: "team" },
+  params: teamParams,
+  query: listQuery,
+  response: pageSchema(environmentSchema),
+  async handler(c, { params, query }) {
+    const membership = requireTeamRole(c.get("auth"), params.team, "viewer");
+    const page = keyset(environments.createdAt, environments.id, query);
+    const rows = await dbOf(c)
+      .select({ environment: environments })
+      .from(environments)
+      .innerJoin(projects, eq(projects.id, environments.projectId))
+      .where(and(eq(projects.teamId, membership.teamId), inArray(environments.status, [...statusesOf(query.status)]), page.where))
+      .orderBy(...page.orderBy)
+      .limit(page.fetch);
+    const domain = configOf(c).PREVIEW_DOMAIN;
+    return c.json(page.page(rows.map((r) => r.environment), (r) => ({ at: r.createdAt, id: r.id }), (r) => toApiEnvironment(r, domain)));
   },
 });
