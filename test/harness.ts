@@ -9,8 +9,6 @@ import {
   buildJobs,
   cloudProviders,
   environments,
-  githubInstallationRepositories,
-  githubInstallations,
   projects,
   secrets,
   teamMembers,
@@ -22,6 +20,7 @@ import { keyringFromConfig } from "../src/lib/crypto.ts";
 import { newId, newSubdomainHash } from "../src/lib/ids.ts";
 import { encryptCredentials } from "../src/providers/credentials.ts";
 import { db } from "./db.ts";
+import { installApp } from "./installations.ts";
 import { fakeUrl } from "./fakes/urls.ts";
 
 /** Seeds real rows through the real schema (nothing of ours is mocked) and calls the real Worker. */
@@ -97,37 +96,11 @@ export async function seedCloudProvider(teamId: string, overrides: Partial<typeo
   return row!;
 }
 
-async function fakeGitHub<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${fakeUrl("github")}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (!response.ok) throw new Error(`fake GitHub ${method} ${path}: ${response.status} ${await response.text()}`);
-  return (response.status === 204 ? undefined : await response.json()) as T;
-}
+export type { SeededInstallation } from "./installations.ts";
 
-export interface SeededInstallation {
-  id: number;
-  repositories: { id: number; full_name: string }[];
-}
-
-/**
- * The GitHub App installed on these repositories (`owner/name`, on the fake GitHub) and connected to the team, as the
- * install flow leaves it. `teamId` null leaves it unclaimed (known from webhooks only).
- */
-export async function seedInstallation(teamId: string | null, repositories: string[], options: { suspended?: boolean } = {}): Promise<SeededInstallation> {
-  const created = await fakeGitHub<{ id: number; account: string; repositories: { id: number; full_name: string }[] }>("POST", "/_fake/app/installations", { repositories });
-  if (options.suspended) await fakeGitHub("PATCH", `/_fake/app/installations/${created.id}`, { suspended: true });
-  await db.batch([
-    db.insert(githubInstallations).values({
-      id: created.id,
-      teamId,
-      accountLogin: created.account,
-      accountType: "Organization",
-      repositorySelection: "selected",
-      permissions: { contents: "read", metadata: "read", deployments: "write", issues: "write", pull_requests: "write" },
-      suspendedAt: options.suspended ? new Date() : null,
-    }),
-    db.insert(githubInstallationRepositories).values(created.repositories.map((r) => ({ installationId: created.id, repositoryId: r.id, fullName: r.full_name }))),
-  ]);
-  return { id: created.id, repositories: created.repositories };
+/** The GitHub App installed on these repositories and connected to the team (null: unclaimed); see installApp. */
+export function seedInstallation(teamId: string | null, repositories: string[], options: { suspended?: boolean } = {}) {
+  return installApp(db, fakeUrl("github"), teamId, repositories, options);
 }
 
 /** A project on a repository of its own, covered by an installation of the team (unless `githubInstallationId` is given). */

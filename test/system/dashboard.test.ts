@@ -14,6 +14,7 @@ import { hmacSha256Hex } from "../../src/lib/crypto.ts";
 import { newId } from "../../src/lib/ids.ts";
 import { GITHUB_WEBHOOK_SECRET } from "../fakes/github.ts";
 import { pullRequestPayload } from "../github-payloads.ts";
+import { installApp } from "../installations.ts";
 import { ARTIFACTS, browserAvailable, launchChromium, screenshot } from "./browser.ts";
 
 // The dashboard in a real browser (Debian's Chromium through playwright-core) against `wrangler dev` with the local
@@ -33,7 +34,7 @@ let stack: Stack;
 let browser: Browser;
 let owner: BrowserContext;
 let page: Page;
-const ids = { team: "", project: "", environment: "" };
+const ids = { team: "", installation: 0, project: "", environment: "" };
 
 /** Every response body the owner's browser received, to prove the secret's value never came back. */
 const received: Promise<string>[] = [];
@@ -109,6 +110,8 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await page.waitForURL("**/t/acme/environments");
     await eventually(() => page.getByText("No live preview environments").count()).toBe(1);
     ids.team = (await stack.db.select().from(teams).where(eq(teams.slug, "acme")))[0]!.id;
+    // The team installs the GitHub App on its repository (the install flow itself is tested in src/installations).
+    ids.installation = (await installApp(stack.db, stack.githubUrl!, ids.team, [REPO])).id;
   }, 60_000);
 
   it("adds and validates a cloud provider, and creates a project on it", async () => {
@@ -159,10 +162,9 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
   }, 60_000);
 
   it("shows a pull request's preview building with its log lines arriving live, until it is ready", async () => {
-    const installation = await fake("/_fake/app/installations", { repositories: [REPO] });
     await fake(`/_fake/repos/${REPO}/files`, { ref: COMMIT, path: "stagely.yaml", content: STAGELY_YAML });
     await fake(`/_fake/repos/${REPO}/files`, { ref: COMMIT, path: "docker-compose.yml", content: COMPOSE });
-    const body = JSON.stringify(pullRequestPayload({ action: "opened", repo: REPO, number: PR, sha: COMMIT, ref: "feature/cart", installationId: installation!.id }));
+    const body = JSON.stringify(pullRequestPayload({ action: "opened", repo: REPO, number: PR, sha: COMMIT, ref: "feature/cart", installationId: ids.installation }));
     const webhook = await fetch(`${stack.apiUrl}/v1/webhooks/github`, {
       method: "POST",
       body,
