@@ -4,10 +4,13 @@ import { sha256Hex } from "../lib/crypto.ts";
 // 32 characters from 62 symbols: about 190 bits.
 const secret = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 32);
 
-export const tokenPrefixes = { api: "stg_pat_", session: "stg_ses_" } as const;
+/** API tokens and sessions authenticate API calls; share tokens (`stg_shr_`) open one preview and nothing else. */
+export const tokenPrefixes = { api: "stg_pat_", session: "stg_ses_", share: "stg_shr_" } as const;
 export type TokenKind = keyof typeof tokenPrefixes;
 
+/** A token the API accepts (never a share token). */
 export const TOKEN_PATTERN = /^stg_(pat|ses)_[0-9A-Za-z]{32}$/;
+export const SHARE_TOKEN_PATTERN = /^stg_shr_[0-9A-Za-z]{32}$/;
 
 export interface NewToken {
   /** Shown once to the user; never stored. */

@@ -16,6 +16,7 @@ export const idPrefixes = {
   token: "tok",
   session: "ses",
   auditLog: "aud",
+  shareToken: "shr",
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;
