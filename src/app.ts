@@ -12,6 +12,8 @@ import { healthRoutes } from "./health/routes.ts";
 import { ApiError, handleError, handleNotFound } from "./lib/errors.ts";
 import { requestContext } from "./lib/request-context.ts";
 import { mountRoutes } from "./lib/route.ts";
+import { previewRoutes } from "./preview/index.ts";
+import { tunnelRoutes } from "./preview/tunnel-route.ts";
 import { projectRoutes } from "./projects/index.ts";
 import { secretRoutes } from "./secrets/index.ts";
 import { teamRoutes } from "./teams/index.ts";
@@ -32,6 +34,7 @@ const app = new Hono<AppEnv>()
   .route("/", healthRoutes)
   .route("/", docsRoutes)
   .route("/", agentRoutes)
+  .route("/", tunnelRoutes)
   .route("/", devAgentRoutes)
   .notFound(handleNotFound)
   .onError(handleError);
@@ -43,6 +46,7 @@ mountRoutes(app, [
   ...cloudProviderRoutes,
   ...secretRoutes,
   ...environmentRoutes,
+  ...previewRoutes,
   listAuditLogs,
   githubWebhook,
 ]);

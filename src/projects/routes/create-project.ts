@@ -28,6 +28,7 @@ export const createProject = defineRoute({
       config: projectFields.config.default({}),
       fork_previews: projectFields.fork_previews.default(false),
       preview_ttl_hours: projectFields.preview_ttl_hours.default(24),
+      preview_access: projectFields.preview_access.default("team"),
     })
     .strict(),
   example: { name: "Web", repo_url: "acme/web", default_branch: "main" },
@@ -60,6 +61,7 @@ export const createProject = defineRoute({
             config: body.config,
             forkPreviews: body.fork_previews,
             previewTtlHours: body.preview_ttl_hours,
+            previewAccess: body.preview_access,
           })
           .returning(),
         auditInsert(db, auth, {
