@@ -10,6 +10,7 @@ import { eventIsCurrent, isStale, recordPullRequestEvent, type PullRequestEvent 
 import { loadEnvironment, previewUrl, repoOf } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { buildJobsOf, parseStagelyYaml } from "../stagely-yaml.ts";
+import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
 
@@ -78,6 +79,7 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     [recordPullRequestEvent(ctx.db, event)],
   );
   await retireBuilders(ctx, superseded, "superseded by a newer commit");
+  await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);
   await scheduleTeam(ctx, project.teamId);
   if (!run) return;
   const target = await loadEnvironment(ctx.db, run.environment_id);
