@@ -1,9 +1,12 @@
-// A simulated Stagely agent speaking protocol v1 (docs/agent-protocol.md) the way a production agent must: it dials
+// A simulated Stagely agent speaking protocol v1.1 (docs/agent-protocol.md) the way a production agent must: it dials
 // Core with its token, says HELLO, heartbeats, reconnects with jittered exponential backoff, answers BUILD, DEPLOY and
-// TERMINATE with LOG and STATUS streams, and keeps every unacknowledged log line to resend. Runs on Node 24 (global
-// WebSocket), and inside workerd tests when given `openSocket`. Used by `npm run agent:sim`, the local cloud, tests and
-// benchmarks.
-import type { BuildCommand, CoreMessage, DeployCommand, JobState, LogLine, ServiceReport } from "../../src/agents/protocol.ts";
+// TERMINATE with LOG and STATUS streams, and keeps every unacknowledged log line to resend. A DEPLOY that exposes a
+// service opens the preview tunnel (agent/src/tunnel), which serves the built-in test app (test-app.ts) for every
+// exposed service. Runs on Node 24 (global WebSocket), and inside workerd tests when given `openSocket` and a
+// `resolveTarget`. Used by `npm run agent:sim`, the local cloud, tests and benchmarks.
+import { httpUpstream } from "../../agent/src/tunnel/http-upstream.ts";
+import { startTunnel, type ResolveTarget, type Tunnel, type Upstream } from "../../agent/src/tunnel/tunnel.ts";
+import type { BuildCommand, CoreMessage, DeployCommand, JobState, LogLine, PreviewExposure, ServiceReport } from "../../src/agents/protocol.ts";
 import { buildLog } from "./build-log.ts";
 
 export interface SimulatedAgentOptions {
@@ -32,6 +35,11 @@ export interface SimulatedAgentOptions {
    * global WebSocket; tests inside workerd pass one that goes through the Worker's fetch and returns the accepted socket.
    */
   openSocket?: (url: string, headers: Record<string, string>) => Promise<WebSocket>;
+  /**
+   * Where exposed services are reached through the preview tunnel. Default (Node): the built-in test app on a port
+   * of its own. Only targets the last DEPLOY exposed are ever asked for.
+   */
+  resolveTarget?: ResolveTarget;
 }
 
 export interface SimulatedAgent {
@@ -40,9 +48,11 @@ export interface SimulatedAgent {
   /** Resolves when the agent has stopped, by stop(), TERMINATE, a refusal (revoked, version) or giving up. */
   done: Promise<void>;
   stats(): { connects: number; linesSent: number; linesAcked: number; unacked: number };
+  /** The preview tunnel, once a DEPLOY exposed something. */
+  tunnel(): Tunnel | null;
 }
 
-const PROTOCOL_VERSION = "1.0.0";
+const PROTOCOL_VERSION = "1.1.0";
 const BASE_LINES_PER_SECOND = 50;
 const LOG_BATCH_LINES = 200;
 const LOG_BATCH_MS = 50;
@@ -91,6 +101,29 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  let tunnel: Tunnel | null = null;
+  let exposure: PreviewExposure | null = null;
+  let appServer: Promise<{ port: number; stop(): Promise<void> }> | null = null;
+  let appUpstream: Promise<Upstream> | null = null;
+
+  /** Only what the last DEPLOY exposed, mapped to the test app: never an address a request names. */
+  const resolveExposed: ResolveTarget = (target) => {
+    const exposed = [...(exposure?.expose ? [exposure.expose] : []), ...(exposure?.routes ?? [])];
+    if (!exposed.some((e) => e.service === target.service && e.port === target.port)) return null;
+    if (options.resolveTarget) return options.resolveTarget(target);
+    appUpstream ??= (async () => {
+      const { startTestAppServer } = await import("./test-app-server.ts");
+      appServer = startTestAppServer();
+      return httpUpstream({ host: "127.0.0.1", port: (await appServer).port });
+    })();
+    return appUpstream;
+  };
+
+  function openTunnel(command: DeployCommand): void {
+    exposure = command.preview ?? null;
+    if (tunnel || !exposure) return;
+    tunnel = startTunnel({ coreUrl: options.coreUrl, token: options.token, agentId, resolveTarget: resolveExposed, openSocket: options.openSocket, log });
+  }
 
   const send = (message: Record<string, unknown>): boolean => {
     if (!ws || !ready || ws.readyState !== WebSocket.OPEN) return false;
@@ -208,6 +241,7 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
           if (existing.lastStatus) send(existing.lastStatus);
           return;
         }
+        if (message.type === "DEPLOY") openTunnel(message);
         const job: Job = { id: message.job_id, kind: message.type === "BUILD" ? "build" : "deploy", nextSeq: 1, unacked: [], batch: [], lastStatus: null, cancelled: false };
         jobs.set(job.id, job);
         const run = message.type === "BUILD" ? runBuild(job, message) : runDeploy(job, message);
@@ -379,6 +413,8 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
     if (!stopped) {
       stopped = true;
       clearTimeout(reconnectTimer);
+      await tunnel?.stop();
+      await (await appServer)?.stop();
       if (ws && ws.readyState !== WebSocket.CLOSED) {
         ws.close(1000, "agent stopping");
         // The close event normally finishes; do not hang on a peer that never answers the close.
@@ -394,6 +430,7 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
     stop,
     done,
     stats: () => ({ ...stats, unacked: unackedTotal() }),
+    tunnel: () => tunnel,
   };
 }
 
