@@ -16,6 +16,8 @@ export const FRAME_HEADER_BYTES = 6;
 export const DATA_CHUNK_BYTES = 64 * 1024;
 /** What a receiver lets one stream have in flight before it is consumed. */
 export const STREAM_WINDOW_BYTES = 512 * 1024;
+/** A receiver returns credit in batches of at least this much (well under a window, so a sender never stalls on it). */
+export const CREDIT_BATCH_BYTES = 32 * 1024;
 /** What a receiver lets all streams together have in flight: its memory bound for bodies. */
 export const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
 /** A WebSocket message relayed through the tunnel is at most this large (larger closes the socket with 1009). */
@@ -242,7 +244,9 @@ export async function reserve(stream: Credit, connection: Credit, max: number, s
 
 /**
  * Sends a body as DATA frames within the credit the receiver grants: reads the next chunk only when there is room,
- * so memory stays at one chunk. Ends with an empty DATA frame flagged END_STREAM.
+ * so memory stays at one chunk. Ends with an empty DATA frame flagged END_STREAM. Byte streams (the runtime's own
+ * request bodies) are read into DATA_CHUNK_BYTES buffers: their default reader hands out 4 KiB pieces, and every
+ * frame has a fixed cost.
  */
 export async function sendBody(
   body: ReadableStream<Uint8Array>,
@@ -250,14 +254,22 @@ export async function sendBody(
   sendData: (chunk: Uint8Array, end: boolean) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  const reader = body.getReader();
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    // not a byte stream
+  }
+  const reader = byob ?? body.getReader();
+  const read = (): Promise<ReadableStreamReadResult<Uint8Array>> =>
+    byob ? (byob.read(new Uint8Array(DATA_CHUNK_BYTES)) as Promise<ReadableStreamReadResult<Uint8Array>>) : (reader as ReadableStreamDefaultReader<Uint8Array>).read();
   const stop = () => void reader.cancel().catch(() => {});
   signal.addEventListener("abort", stop, { once: true });
   try {
     for (;;) {
       // Wait for room before pulling more from the source (backpressure reaches the sender of the body).
       await reserveNothing(credit, signal);
-      const { value, done } = await reader.read();
+      const { value, done } = await read();
       if (done) break;
       let offset = 0;
       while (offset < value.byteLength) {
@@ -293,6 +305,7 @@ export class InboundBody {
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private dropping = false;
+  private unreported = 0;
   private readonly window: number;
   private readonly onConsumed: (bytes: number) => void;
   private readonly onDropped: (bytes: number) => void;
@@ -311,7 +324,13 @@ export class InboundBody {
           if (chunk) {
             this.queuedBytes -= chunk.byteLength;
             controller.enqueue(chunk);
-            this.onConsumed(chunk.byteLength);
+            // Credit goes back in batches, and at once when the reader has caught up (so the sender never waits
+            // on credit that is owed).
+            this.unreported += chunk.byteLength;
+            if (this.unreported >= CREDIT_BATCH_BYTES || this.queue.length === 0) {
+              this.onConsumed(this.unreported);
+              this.unreported = 0;
+            }
             return;
           }
           if (this.failure) controller.error(this.failure);
