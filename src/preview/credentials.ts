@@ -44,12 +44,22 @@ export function withoutSessionCookie(header: string | null | undefined): string 
   return kept.length > 0 ? kept.map((c) => c.raw).join("; ") : null;
 }
 
-/** Path and query without the share parameter. */
+/** Path and query without the share parameter; everything else exactly as the visitor sent it. */
 export function pathWithoutShare(url: URL): string {
-  const search = new URLSearchParams(url.search);
-  search.delete(SHARE_PARAM);
-  const query = search.toString();
-  return `${url.pathname}${query ? `?${query}` : ""}`;
+  const kept = url.search
+    .slice(1)
+    .split("&")
+    .filter((pair) => pair !== "" && queryName(pair) !== SHARE_PARAM);
+  return `${url.pathname}${kept.length > 0 ? `?${kept.join("&")}` : ""}`;
+}
+
+function queryName(pair: string): string {
+  const raw = pair.split("=")[0]!.replaceAll("+", " ");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw; // malformed %-escapes: not our parameter, and passed on as sent
+  }
 }
 
 /** A same-origin path to send a visitor back to (never another origin: `//host` and `/\host` are refused). */
