@@ -55,6 +55,9 @@ export default defineConfig({
                   GITHUB_APP_ID: GITHUB_APP_ID,
                   GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
                   GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+                  // test/preview: a never-answering app gets its 504 in 10 s, and the exchange limit is reachable.
+                  PREVIEW_RESPONSE_TIMEOUT_SECONDS: "10",
+                  PREVIEW_MAX_EXCHANGES: "60",
                 },
               },
             };

@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
-import type { Upstream } from "../../agent/src/tunnel/tunnel.ts";
+import type { TunnelTarget, Upstream } from "../../agent/src/tunnel/tunnel.ts";
 import { issueAgentToken, agentStub } from "../../src/agents/issue-token.ts";
 import { environments, workflowRuns } from "../../src/db/schema.ts";
 import { newId, newSubdomainHash } from "../../src/lib/ids.ts";
@@ -25,6 +25,7 @@ export function inProcessUpstream(app: TestApp = testApp): Upstream {
       const pair = new WebSocketPair();
       const [client, server] = [pair[0], pair[1]];
       server.accept();
+      server.binaryType = "arraybuffer";
       const protocol = app.webSocket(server, protocols);
       client.accept();
       return { socket: client, protocol };
@@ -57,7 +58,9 @@ export interface ServedPreview {
  * A ready preview served end to end: a team, a project (access as given), a ready environment whose last run exposes
  * `web:3000` and an `api` route, its preview agent (the simulator, dialing the real Worker) with its tunnel up.
  */
-export async function servePreview(options: { access?: "team" | "public"; upstream?: Upstream; owner?: SeededUser } = {}): Promise<ServedPreview> {
+export async function servePreview(
+  options: { access?: "team" | "public"; upstream?: Upstream; owner?: SeededUser; targets?: TunnelTarget[] } = {},
+): Promise<ServedPreview> {
   const owner = options.owner ?? (await seedUser());
   const team = await seedTeam([{ user: owner, role: "owner" }]);
   const project = await seedProject(team.id, { previewAccess: options.access ?? "public" });
@@ -96,7 +99,10 @@ export async function servePreview(options: { access?: "team" | "public"; upstre
     speed: Number.POSITIVE_INFINITY,
     log: () => {},
     openSocket: openThroughWorker,
-    resolveTarget: () => upstream,
+    resolveTarget: (target) => {
+      options.targets?.push(target);
+      return upstream;
+    },
   });
   await agentStub(env, agentId).sendCommand({ type: "DEPLOY", job_id: runId, images: { web: "web:1", api: "api:1" }, compose_file: "services: {}", preview: EXPOSURE });
   await waitFor("the tunnel to be up", () => previewTunnelStub(env, agentId).isConnected());
