@@ -60,6 +60,10 @@ describe("HTTP through the tunnel", () => {
       const echo = await response.json<{ method: string; path: string; body: string }>();
       expect(echo).toMatchObject({ method, path: "/echo?q=a%20b&n=1", body: hasBody ? `body of ${method}` : "" });
     }
+    // A malformed escape is the app's business: passed on as sent.
+    const odd = await visit(preview.url("/echo?bad=%zz&q=a+b"));
+    expect(odd.status).toBe(200);
+    expect((await odd.json<{ path: string }>()).path).toBe("/echo?bad=%zz&q=a+b");
     const head = await visit(preview.url("/status/200"), { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(head.headers.get("x-status")).toBe("200");
