@@ -7,7 +7,8 @@
 //   ANY  /status/:code          answers with that status (and no body where HTTP forbids one)
 //   GET  /cookies               sets two cookies (two Set-Cookie headers) and echoes the cookies it received
 //   GET  /bytes/:n              n bytes of a fixed pattern (byte i = i mod 251), streamed in 64 KiB chunks; ?length=1 sends Content-Length
-//   POST /upload                reads the body as it streams and answers {bytes, pattern_ok}
+//   POST /upload?pause_ms=      reads the body as it streams and answers {bytes, pattern_ok}; pause_ms: stops reading for
+//                               that long after the first chunk (a slow app, for flow control)
 //   GET  /sse?n=&interval_ms=   n server-sent events, one per interval
 //   GET  /slow?ms=              answers after ms
 //   GET  /never                 never answers
@@ -91,10 +92,15 @@ export const testApp: TestApp = {
     if (path === "/upload") {
       let count = 0;
       let ok = true;
+      let pause = Number(url.searchParams.get("pause_ms") ?? 0);
       const reader = request.body?.getReader();
       for (;;) {
         const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
         if (chunk.done) break;
+        if (pause > 0) {
+          await sleep(pause, request.signal);
+          pause = 0;
+        }
         for (let i = 0; i < chunk.value.byteLength; i++) if (chunk.value[i] !== (count + i) % PATTERN_MODULUS) ok = false;
         count += chunk.value.byteLength;
       }

@@ -9,7 +9,8 @@ import { ApiError, handleNotFound } from "../lib/errors.ts";
 import { newId, newSubdomainHash } from "../lib/ids.ts";
 import { validate } from "../lib/validation.ts";
 import { agentStub, issueAgentToken } from "./issue-token.ts";
-import { agentCommand } from "./protocol.ts";
+import { agentCommand, previewExposure } from "./protocol.ts";
+import { previewAccessModes } from "../db/schema.ts";
 
 /**
  * Development and test only (STAGELY_ENV development or test; a 404 like any unknown route otherwise): agents for
@@ -28,6 +29,12 @@ const createAgentBody = z
     role: z.enum(["builder", "preview"]),
     /** Project secrets (key → value), e.g. to see log masking work end to end. */
     secrets: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().min(1)).default({}),
+    /**
+     * Preview agents: what the run's stagely.yaml exposes. The run then waits in `deploying`, so a DEPLOY the agent
+     * reports healthy makes the environment ready, and its URL serves through the agent's tunnel.
+     */
+    preview: previewExposure.optional(),
+    preview_access: z.enum(previewAccessModes).default("team"),
   })
   .strict();
 
@@ -40,6 +47,7 @@ export const devAgentRoutes = new Hono<AppEnv>()
     const db = dbOf(c);
     const keyring = await keyringFromConfig(configOf(c));
     const suffix = newSubdomainHash().slice(0, 8);
+    const hash = newSubdomainHash();
     const ids = { team: newId("team"), project: newId("project"), environment: newId("environment"), run: newId("workflowRun"), job: newId("buildJob") };
     const secretRows = await Promise.all(
       Object.entries(body.secrets).map(async ([key, value]) => {
@@ -49,19 +57,26 @@ export const devAgentRoutes = new Hono<AppEnv>()
     );
     await db.batch([
       db.insert(teams).values({ id: ids.team, slug: `dev-${suffix}`, name: `Development ${suffix}` }),
-      db.insert(projects).values({ id: ids.project, teamId: ids.team, slug: "app", name: "Development app", repoUrl: "https://github.com/stagely-dev/app" }),
+      db.insert(projects).values({ id: ids.project, teamId: ids.team, slug: "app", name: "Development app", repoUrl: "https://github.com/stagely-dev/app", previewAccess: body.preview_access }),
       db.insert(environments).values({
         id: ids.environment,
         projectId: ids.project,
         prNumber: 1,
         branchName: "dev",
         commitHash: "0000000000000000000000000000000000000000",
-        subdomainHash: newSubdomainHash(),
+        subdomainHash: hash,
         size: "small",
         region: "local",
         status: body.role === "builder" ? "building" : "deploying",
       }),
-      db.insert(workflowRuns).values({ id: ids.run, environmentId: ids.environment, trigger: "manual_rebuild", commitHash: "0000000000000000000000000000000000000000", status: "building" }),
+      db.insert(workflowRuns).values({
+        id: ids.run,
+        environmentId: ids.environment,
+        trigger: "manual_rebuild",
+        commitHash: "0000000000000000000000000000000000000000",
+        status: body.preview ? "deploying" : "building",
+        config: body.preview ? { version: 2, builds: [], preview: { size: "small", lifecycle: { on_start: [] }, ...body.preview } } : null,
+      }),
       ...(body.role === "builder"
         ? [db.insert(buildJobs).values({ id: ids.job, workflowRunId: ids.run, name: "app_amd64", architecture: "amd64", contextPath: ".", dockerfilePath: "Dockerfile", status: "provisioning" })]
         : []),
@@ -76,7 +91,9 @@ export const devAgentRoutes = new Hono<AppEnv>()
         role: body.role,
         project_id: ids.project,
         environment_id: ids.environment,
+        run_id: ids.run,
         build_job_id: body.role === "builder" ? ids.job : null,
+        subdomain_hash: hash,
       },
       201,
     );

@@ -15,7 +15,7 @@ export const FRAME_HEADER_BYTES = 6;
 /** A DATA frame carries at most this much body. */
 export const DATA_CHUNK_BYTES = 64 * 1024;
 /** What a receiver lets one stream have in flight before it is consumed. */
-export const STREAM_WINDOW_BYTES = 512 * 1024;
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
 /** A receiver returns credit in batches of at least this much (well under a window, so a sender never stalls on it). */
 export const CREDIT_BATCH_BYTES = 32 * 1024;
 /** What a receiver lets all streams together have in flight: its memory bound for bodies. */
@@ -350,8 +350,8 @@ export class InboundBody {
     }
     if (this.queuedBytes + chunk.byteLength > this.window) return false;
     if (chunk.byteLength > 0) {
-      // Copy: the frame's buffer belongs to the socket message.
-      this.queue.push(chunk.slice());
+      // A view, not a copy: every WebSocket message arrives in a buffer of its own (workerd and Node alike).
+      this.queue.push(chunk);
       this.queuedBytes += chunk.byteLength;
     }
     this.notify();

@@ -319,21 +319,22 @@ export class PreviewTunnel extends DurableObject<Env> {
         websocket: websocket ? { protocols } : null,
       }),
     );
-    if (hasBody) {
-      sendBody(
-        request.body!,
-        { stream: exchange.credit, connection: this.creditFor(ws) },
-        (chunk, end) => this.sendFrame(frameTypes.DATA, id, end ? FLAG_END_STREAM : 0, chunk),
-        exchange.abort.signal,
-      ).catch(() => {
-        // The visitor's upload broke off (or the exchange ended first): the agent abandons the stream too.
-        if (this.exchanges.has(id)) this.failExchange(exchange, "cancelled", "the visitor's request body broke off");
-      });
-    }
+    const bodySent = hasBody
+      ? sendBody(
+          request.body!,
+          { stream: exchange.credit, connection: this.creditFor(ws) },
+          (chunk, end) => this.sendFrame(frameTypes.DATA, id, end ? FLAG_END_STREAM : 0, chunk),
+          exchange.abort.signal,
+        ).catch(() => {
+          // The visitor's upload broke off (or the exchange ended first): the agent abandons the stream too.
+          if (this.exchanges.has(id)) this.failExchange(exchange, "cancelled", "the visitor's request body broke off");
+        })
+      : Promise.resolve();
 
+    // The app has this long to answer once it has the whole request (an upload's time does not count).
     const timeoutMs = getConfig(this.env).PREVIEW_RESPONSE_TIMEOUT_SECONDS * 1000;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const timedOut = bodySent.then(() => new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs))));
     const head = await Promise.race([exchange.head.promise, timedOut]).catch((error: ExchangeError) => error);
     clearTimeout(timer);
     if (head === "timeout") {

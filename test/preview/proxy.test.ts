@@ -162,6 +162,24 @@ describe("HTTP through the tunnel", () => {
     expect(await page.text()).toContain("The app did not answer");
   });
 
+  it("counts the app's time to answer from the end of the upload, not its start", { timeout: 40_000 }, async () => {
+    // 12 s of upload against a 10 s answer timeout: the app answers as soon as it has the body.
+    let sent = 0;
+    const trickle = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === 12) return controller.close();
+        if (sent > 0) await new Promise((r) => setTimeout(r, 1000));
+        const chunk = new Uint8Array(1000);
+        for (let i = 0; i < chunk.length; i++) chunk[i] = patternByte(sent * 1000 + i);
+        sent++;
+        controller.enqueue(chunk);
+      },
+    });
+    const upload = await visit(preview.url("/upload"), { method: "POST", body: trickle });
+    expect(upload.status).toBe(200);
+    expect(await upload.json()).toEqual({ bytes: 12_000, pattern_ok: true });
+  });
+
   it("serves 50 requests at once, each its own answer", async () => {
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => visit(preview.url(`/echo?i=${i}`), { method: "POST", body: `request ${i}` })));
     const bodies = await Promise.all(responses.map((r) => r.json<{ path: string; body: string }>()));

@@ -2,7 +2,7 @@
 // exposed service, 127.0.0.1:<published port> or the container's compose-network address. Node only (node:http,
 // the global WebSocket). Bodies stream both ways with Node's own backpressure; nothing is decoded or buffered whole.
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
+import { Readable, pipeline } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import type { Upstream, UpstreamRequest, UpstreamResponse } from "./tunnel.ts";
 
@@ -65,7 +65,8 @@ function exchange(agent: Agent, address: { host: string; port: number }, request
       // Node's web streams and the global (Workers-typed) ones are the same objects at run time.
       resolve({ status, headers, body: hasBody ? (Readable.toWeb(response) as unknown as ReadableStream<Uint8Array>) : null });
     });
-    if (request.body) Readable.fromWeb(request.body as unknown as NodeReadableStream<Uint8Array>).pipe(outgoing);
+    // pipeline: a request body that breaks off (the exchange was abandoned) ends the request to the app with it.
+    if (request.body) pipeline(Readable.fromWeb(request.body as unknown as NodeReadableStream<Uint8Array>), outgoing, () => {});
     else outgoing.end();
   });
 }
