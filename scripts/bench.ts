@@ -1,4 +1,4 @@
-// npm run bench [-- --db pglite|postgres] [--only health,...] [--requests N] [--concurrency C]
+// npm run bench [-- --db pglite|postgres] [--only health,api,agents,pipeline,preview] [--requests N] [--concurrency C]
 // Drives the real Worker under `wrangler dev` against the local database and reports latency, throughput and
 // database round trips per request (counted by the local database server). Not part of `npm test`.
 import { execFileSync } from "node:child_process";
@@ -10,10 +10,12 @@ import { apiScenario } from "./bench/scenarios/api.ts";
 import { healthScenario } from "./bench/scenarios/health.ts";
 import { pipelineScenario, startPipelineFakes } from "./bench/scenarios/pipeline.ts";
 import { agentsScenario } from "./bench/scenarios/agents.ts";
+import { previewScenario } from "./bench/scenarios/preview.ts";
+import { LOCAL_PREVIEW_DOMAIN } from "./lib/local-preview.ts";
 import type { BenchScenario } from "./bench/types.ts";
 import { GITHUB_APP_ID, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey } from "../test/fakes/github.ts";
 
-const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario];
+const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario, previewScenario];
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +41,7 @@ const target = await startBenchTarget({
     GITHUB_APP_ID: GITHUB_APP_ID,
     GITHUB_APP_PRIVATE_KEY: githubAppPrivateKey(),
     GITHUB_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+    PREVIEW_DOMAIN: LOCAL_PREVIEW_DOMAIN,
   },
 });
 scenarios.push(pipelineScenario(fakes, Number(values.prs)));

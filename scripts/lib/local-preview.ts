@@ -104,3 +104,20 @@ export function patternReadable(total: number, patternByte: (index: number) => n
     },
   });
 }
+
+/**
+ * A GET through Node's http client answered as a web Response (what scripts/bench/load.ts measures): to `url`, with
+ * `host` as the Host header when given. The same client for the preview path and for the app directly, so the two
+ * are compared fairly.
+ */
+export function httpGet(url: string, host?: string): Promise<Response> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: host ? { Host: host } : {}, agent: keepAlive });
+    outgoing.on("error", reject);
+    outgoing.on("response", (response) =>
+      resolve(new Response(Readable.toWeb(response) as unknown as ReadableStream<Uint8Array>, { status: response.statusCode ?? 0 })),
+    );
+    outgoing.end();
+  });
+}

@@ -243,10 +243,11 @@ export async function reserve(stream: Credit, connection: Credit, max: number, s
 }
 
 /**
- * Sends a body as DATA frames within the credit the receiver grants: reads the next chunk only when there is room,
- * so memory stays at one chunk. Ends with an empty DATA frame flagged END_STREAM. Byte streams (the runtime's own
- * request bodies) are read into DATA_CHUNK_BYTES buffers: their default reader hands out 4 KiB pieces, and every
- * frame has a fixed cost.
+ * Sends a body as DATA frames within the credit the receiver grants: reads ahead at most one chunk, so memory stays
+ * at two chunks. The last chunk carries END_STREAM when the body's end is known within one turn of the event loop
+ * after it (a small response then costs one frame, and streamed data is never held back); otherwise an empty DATA
+ * frame ends it. Byte streams (the runtime's own request bodies) are read into DATA_CHUNK_BYTES buffers: their default
+ * reader hands out 4 KiB pieces, and every frame has a fixed cost.
  */
 export async function sendBody(
   body: ReadableStream<Uint8Array>,
@@ -265,18 +266,25 @@ export async function sendBody(
     byob ? (byob.read(new Uint8Array(DATA_CHUNK_BYTES)) as Promise<ReadableStreamReadResult<Uint8Array>>) : (reader as ReadableStreamDefaultReader<Uint8Array>).read();
   const stop = () => void reader.cancel().catch(() => {});
   signal.addEventListener("abort", stop, { once: true });
+  const nextTurn = () => new Promise<"later">((resolve) => setTimeout(() => resolve("later"), 0));
   try {
-    for (;;) {
-      // Wait for room before pulling more from the source (backpressure reaches the sender of the body).
-      await reserveNothing(credit, signal);
-      const { value, done } = await read();
-      if (done) break;
+    // Wait for room before pulling from the source (backpressure reaches the sender of the body).
+    await reserveNothing(credit, signal);
+    let current = await read();
+    while (!current.done) {
+      const following = read();
+      const known = await Promise.race([following, nextTurn()]);
+      const last = known !== "later" && known.done;
+      const value = current.value;
       let offset = 0;
       while (offset < value.byteLength) {
         const bytes = await reserve(credit.stream, credit.connection, Math.min(DATA_CHUNK_BYTES, value.byteLength - offset), signal);
-        sendData(value.subarray(offset, offset + bytes), false);
         offset += bytes;
+        sendData(value.subarray(offset - bytes, offset), last && offset === value.byteLength);
       }
+      if (last) return;
+      await reserveNothing(credit, signal);
+      current = known === "later" ? await following : known;
     }
     signal.throwIfAborted();
     sendData(new Uint8Array(0), true);
@@ -292,10 +300,38 @@ async function reserveNothing(credit: { stream: Credit; connection: Credit }, si
 }
 
 /**
+ * Connection credit a receiver owes its sender for bytes no stream needs credit for any more (a finished stream's
+ * last bytes, dropped bytes), returned as WINDOW_UPDATE on stream 0 in batches of CREDIT_BATCH_BYTES. Never more
+ * than one batch is owed, far below a connection window, so a sender never stalls on it.
+ */
+export class ConnectionCreditReturn {
+  private owed = 0;
+  private readonly send: (bytes: number) => void;
+
+  constructor(send: (bytes: number) => void) {
+    this.send = send;
+  }
+
+  add(bytes: number): void {
+    this.owed += bytes;
+    if (this.owed >= CREDIT_BATCH_BYTES) {
+      this.send(this.owed);
+      this.owed = 0;
+    }
+  }
+
+  /** A new connection starts with a full window: nothing is owed on it. */
+  reset(): void {
+    this.owed = 0;
+  }
+}
+
+/**
  * The receiving end of a body: DATA frames are queued as they arrive and handed to the reader one at a time; credit
  * for a chunk goes back to the sender (`onConsumed`) only when the reader takes it, so a slow reader holds at most
- * one stream window. Bytes that will never be read (the reader cancelled, the exchange was abandoned) are reported
- * to `onDropped` so their connection credit can go back too. Pushing beyond the window is the sender's protocol error.
+ * one stream window. `final` marks credit for the body's last bytes (the stream needs no more: only the connection
+ * does). Bytes that will never be read (the reader cancelled, the exchange was abandoned) are reported to
+ * `onDropped` so their connection credit can go back too. Pushing beyond the window is the sender's protocol error.
  */
 export class InboundBody {
   readonly stream: ReadableStream<Uint8Array>;
@@ -307,10 +343,10 @@ export class InboundBody {
   private dropping = false;
   private unreported = 0;
   private readonly window: number;
-  private readonly onConsumed: (bytes: number) => void;
+  private readonly onConsumed: (bytes: number, final: boolean) => void;
   private readonly onDropped: (bytes: number) => void;
 
-  constructor(window: number, onConsumed: (bytes: number) => void, onDropped: (bytes: number) => void) {
+  constructor(window: number, onConsumed: (bytes: number, final: boolean) => void, onDropped: (bytes: number) => void) {
     this.window = window;
     this.onConsumed = onConsumed;
     this.onDropped = onDropped;
@@ -328,7 +364,7 @@ export class InboundBody {
             // on credit that is owed).
             this.unreported += chunk.byteLength;
             if (this.unreported >= CREDIT_BATCH_BYTES || this.queue.length === 0) {
-              this.onConsumed(this.unreported);
+              this.onConsumed(this.unreported, this.ended && this.queue.length === 0);
               this.unreported = 0;
             }
             return;

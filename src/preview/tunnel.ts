@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import {
   CONNECTION_WINDOW_BYTES,
+  ConnectionCreditReturn,
   Credit,
   DATA_CHUNK_BYTES,
   FLAG_BINARY,
@@ -78,6 +79,7 @@ const noBodyStatuses = new Set([204, 205, 304]);
 export class PreviewTunnel extends DurableObject<Env> {
   private readonly exchanges = new Map<number, HttpExchange>();
   private readonly connectionCredit = new Credit(0);
+  private readonly creditOwed = new ConnectionCreditReturn((bytes) => this.sendFrame(frameTypes.WINDOW_UPDATE, 0, 0, windowUpdatePayload(bytes)));
   private creditSocket: WebSocket | null = null;
   private nextStreamId = 0;
 
@@ -208,8 +210,8 @@ export class PreviewTunnel extends DurableObject<Env> {
         if (!bodyless) {
           exchange.inbound = new InboundBody(
             STREAM_WINDOW_BYTES,
-            (bytes) => this.sendFrame(frameTypes.WINDOW_UPDATE, streamId, 0, windowUpdatePayload(bytes)),
-            (dropped) => this.sendFrame(frameTypes.WINDOW_UPDATE, 0, 0, windowUpdatePayload(dropped)),
+            (bytes, final) => (final ? this.creditOwed.add(bytes) : this.sendFrame(frameTypes.WINDOW_UPDATE, streamId, 0, windowUpdatePayload(bytes))),
+            (dropped) => this.creditOwed.add(dropped),
           );
         } else if (!exchange.websocket) {
           this.finishExchange(exchange);
@@ -221,7 +223,7 @@ export class PreviewTunnel extends DurableObject<Env> {
         const inbound = this.exchanges.get(streamId)?.inbound;
         if (!inbound) {
           // An exchange already over: the bytes still counted against this object's connection window.
-          if (payload.byteLength > 0) this.sendFrame(frameTypes.WINDOW_UPDATE, 0, 0, windowUpdatePayload(payload.byteLength));
+          this.creditOwed.add(payload.byteLength);
           return;
         }
         if (!inbound.push(payload)) return this.failExchange(this.exchanges.get(streamId)!, "protocol_error", "DATA beyond the stream window");
@@ -412,6 +414,7 @@ export class PreviewTunnel extends DurableObject<Env> {
   private creditFor(ws: WebSocket): Credit {
     if (this.creditSocket !== ws) {
       this.creditSocket = ws;
+      this.creditOwed.reset();
       this.connectionCredit.spend(this.connectionCredit.value);
       const attachment = attachmentOf(ws);
       this.connectionCredit.grant(attachment.kind === "tunnel" ? attachment.connectionWindow : CONNECTION_WINDOW_BYTES);

@@ -6,6 +6,7 @@
 // and inside workerd tests.
 import {
   CONNECTION_WINDOW_BYTES,
+  ConnectionCreditReturn,
   Credit,
   DATA_CHUNK_BYTES,
   FLAG_BINARY,
@@ -142,6 +143,8 @@ export function startTunnel(options: TunnelOptions): Tunnel {
     readonly streams = new Map<number, Stream>();
     /** Credit Core granted for everything this agent sends. */
     readonly connectionCredit = new Credit(0);
+    /** Connection credit owed to Core for request-body bytes no stream needs credit for any more. */
+    readonly creditOwed = new ConnectionCreditReturn((bytes) => this.send(frameTypes.WINDOW_UPDATE, 0, 0, windowUpdatePayload(bytes)));
     streamWindow = 0;
     maxStreams = 0;
     isReady = false;
@@ -272,8 +275,8 @@ export function startTunnel(options: TunnelOptions): Tunnel {
         inbound: hasBody
           ? new InboundBody(
               STREAM_WINDOW_BYTES,
-              (bytes) => this.send(frameTypes.WINDOW_UPDATE, streamId, 0, windowUpdatePayload(bytes)),
-              (dropped) => this.send(frameTypes.WINDOW_UPDATE, 0, 0, windowUpdatePayload(dropped)),
+              (bytes, final) => (final ? this.creditOwed.add(bytes) : this.send(frameTypes.WINDOW_UPDATE, streamId, 0, windowUpdatePayload(bytes))),
+              (dropped) => this.creditOwed.add(dropped),
             )
           : null,
         socket: null,
@@ -361,7 +364,7 @@ export function startTunnel(options: TunnelOptions): Tunnel {
       const inbound = this.streams.get(streamId)?.inbound;
       if (!inbound) {
         // A stream already finished: the bytes still counted against the connection window.
-        if (payload.byteLength > 0) this.send(frameTypes.WINDOW_UPDATE, 0, 0, windowUpdatePayload(payload.byteLength));
+        this.creditOwed.add(payload.byteLength);
         return;
       }
       if (!inbound.push(payload)) return this.reset(streamId, "protocol_error", "DATA beyond the stream window");
