@@ -20,7 +20,7 @@ export const STREAM_WINDOW_BYTES = 1024 * 1024;
 export const CREDIT_BATCH_BYTES = 32 * 1024;
 /** What a receiver lets all streams together have in flight: its memory bound for bodies. */
 export const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
-/** A WebSocket message relayed through the tunnel is at most this large (larger closes the socket with 1009). */
+/** A WebSocket message relayed through the tunnel is at most this large (a larger one closes that WebSocket). */
 export const MAX_WS_MESSAGE_BYTES = 1024 * 1024;
 /** JSON payloads (REQUEST, RESPONSE heads) are at most this large. */
 export const MAX_HEAD_BYTES = 256 * 1024;

@@ -101,11 +101,6 @@ export class PreviewTunnel extends DurableObject<Env> {
     return this.readyTunnel() !== undefined;
   }
 
-  /** Closes the tunnel (the agent was retired): its exchanges fail and the agent does not reconnect. */
-  async close(reason: string): Promise<void> {
-    for (const ws of this.ctx.getWebSockets("tunnel")) this.closeTunnel(ws, tunnelCloseCodes.revoked, reason.slice(0, 120));
-  }
-
   // ---------------------------------------------------------------- the agent's socket
 
   /** The Worker authenticated the agent (its token, role preview) and names it in TUNNEL_AGENT_HEADER. */
