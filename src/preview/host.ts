@@ -116,11 +116,15 @@ export class PreviewHost extends DurableObject<Env> {
       return { outcome: "admitted", viewer, view, cookie };
     };
 
+    // A share link that no longer works still lets in a visitor who has another credential.
+    let refusal: Admission | null = null;
     if (request.share !== null) {
       const share = await this.shareToken(snapshot, request.share);
-      if (!share) return { outcome: "invalid_token", message: "this share link has expired or was revoked; ask the team for a new one" };
-      const maxAgeSeconds = Math.max(1, Math.floor((Date.parse(share.expires_at) - Date.now()) / 1000));
-      return admitted("share", { value: await this.newSession({ kind: "share", userId: null, shareTokenId: share.id, route, ttlSeconds: maxAgeSeconds }), maxAgeSeconds });
+      if (share) {
+        const maxAgeSeconds = Math.max(1, Math.floor((Date.parse(share.expires_at) - Date.now()) / 1000));
+        return admitted("share", { value: await this.newSession({ kind: "share", userId: null, shareTokenId: share.id, route, ttlSeconds: maxAgeSeconds }), maxAgeSeconds });
+      }
+      refusal = { outcome: "invalid_token", message: "this share link has expired or was revoked; ask the team for a new one" };
     }
     if (request.token !== null) {
       if (SHARE_TOKEN_PATTERN.test(request.token)) {
@@ -136,7 +140,7 @@ export class PreviewHost extends DurableObject<Env> {
       const viewer = await this.session(snapshot, cookie, route);
       if (viewer) return admitted(viewer);
     }
-    return snapshot.access === "public" ? admitted("public") : { outcome: "sign_in" };
+    return refusal ?? (snapshot.access === "public" ? admitted("public") : { outcome: "sign_in" });
   }
 
   /** After GitHub sign-in on the API host (membership checked there): a code the preview host exchanges for a cookie. */
