@@ -206,7 +206,9 @@ describe("WebSockets through the tunnel", () => {
     ws.binaryType = "arraybuffer";
     const received: (string | ArrayBuffer)[] = [];
     const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener("close", resolve));
-    ws.addEventListener("message", (event) => received.push(event.data as string | ArrayBuffer));
+    ws.addEventListener("message", (event) => {
+      received.push(event.data as string | ArrayBuffer);
+    });
     ws.send("hello");
     ws.send(new Uint8Array([1, 2, 3, 250]));
     await waitFor("two echoes", () => received.length >= 2);

@@ -19,7 +19,9 @@ async function openTunnel(token: string) {
   const ws = response.webSocket!;
   ws.accept();
   const messages: string[] = [];
-  ws.addEventListener("message", (event) => messages.push(event.data as string));
+  ws.addEventListener("message", (event) => {
+    messages.push(event.data as string);
+  });
   const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener("close", resolve));
   return { ws, messages, closed };
 }

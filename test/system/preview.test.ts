@@ -108,7 +108,17 @@ describe("a preview on this machine", () => {
   it("downloads and uploads 200 MB with bounded memory on both sides of the tunnel", { timeout: 600_000 }, async () => {
     const size = 200 * MB;
     const tunnel = preview.agent.tunnel()!;
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 1500));
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** Waits until `count` has not moved for a second (the buffers on the way are full), at most 15 s; then its value. */
+    const stalled = async (count: () => number) => {
+      let last = count();
+      let stillSince = Date.now();
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline && Date.now() - stillSince < 1000; ) {
+        await sleep(100);
+        if (count() !== last) [last, stillSince] = [count(), Date.now()];
+      }
+      return last;
+    };
 
     // Download: the visitor stops reading for a while; the agent stops sending within the windows.
     const down = memoryProbe();
@@ -116,9 +126,8 @@ describe("a preview on this machine", () => {
     expect(response.status).toBe(200);
     const sentBefore = tunnel.stats().bytesOut;
     response.body.pause();
-    await pause();
-    const stalledAt = tunnel.stats().bytesOut;
-    await pause();
+    const stalledAt = await stalled(() => tunnel.stats().bytesOut);
+    await sleep(1500);
     const heldBack = { sent: tunnel.stats().bytesOut - sentBefore, movedWhilePaused: tunnel.stats().bytesOut - stalledAt };
     let downloaded = 0;
     let intact = true;
@@ -137,10 +146,9 @@ describe("a preview on this machine", () => {
       sent += chunk.length;
       if (sent >= size / 2) up.halfway();
     });
-    const answer = previewRequest(target.apiUrl, preview.host, "/upload?pause_ms=3000", { method: "POST", body, headers: { "Content-Type": "application/octet-stream" } });
-    await pause();
-    const uploadStalledAt = sent;
-    await pause();
+    const answer = previewRequest(target.apiUrl, preview.host, "/upload?pause_ms=20000", { method: "POST", body, headers: { "Content-Type": "application/octet-stream" } });
+    const uploadStalledAt = await stalled(() => sent);
+    await sleep(1500);
     const uploadHeldBack = { sent: uploadStalledAt, movedWhilePaused: sent - uploadStalledAt };
     let text = "";
     for await (const chunk of (await answer).body) text += chunk;
@@ -151,10 +159,12 @@ describe("a preview on this machine", () => {
       `200 MB through the tunnel. Bytes let through while the reader paused (MiB): download ${JSON.stringify(mib(heldBack))}, upload ${JSON.stringify(mib(uploadHeldBack))}. ` +
         `RSS in MiB (agent side, Core): download ${JSON.stringify(download)}; upload ${JSON.stringify(upload)}`,
     );
-    // While nobody reads, only windows' worth (and socket buffers) move, not the body: nothing piles up anywhere.
+    // While nobody reads, the transfer stops, and not after the body: after the tunnel's windows plus the socket buffers
+    // of each hop on this machine (visitor → wrangler's entry → the Worker; tunnel; agent → app; loopback buffers grow
+    // to several MiB each). Measured here: 15-17 MiB for downloads, 19-28 MiB for uploads, of 200 MB.
     for (const held of [heldBack, uploadHeldBack]) {
-      expect(held.sent).toBeLessThan(24 * MB);
-      expect(held.movedWhilePaused).toBeLessThan(2 * MB);
+      expect(held.sent).toBeLessThan(48 * MB);
+      expect(held.movedWhilePaused).toBe(0);
     }
     // The agent's process does not grow with the body either. (workerd's RSS, printed above, also counts garbage its
     // collector has not reclaimed yet: its bound is what the pauses show, nothing piling up on the way.)
