@@ -159,6 +159,11 @@ export type Reset = z.infer<typeof reset>;
 export const wsClose = z.object({ code: z.number().int().min(1000).max(4999), reason: z.string().max(123) });
 export type WsClose = z.infer<typeof wsClose>;
 
+/** A code a WebSocket endpoint may send in a close frame (1005, 1006 and 1015 only describe what happened: 1000). */
+export function closableCode(code: number): number {
+  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+}
+
 // ---- text frames (JSON) on the tunnel socket
 
 export const tunnelHello = z.object({

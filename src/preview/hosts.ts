@@ -21,8 +21,3 @@ export function previewHostOf(hostname: string, config: Pick<Config, "PREVIEW_DO
   if (!match) return "invalid";
   return { hash: match[2]!, route: match[1] ?? null };
 }
-
-/** The host name of a preview (and route). */
-export function previewHostname(host: PreviewHostName, previewDomain: string): string {
-  return `${host.route ? `${host.route}--` : ""}${host.hash}.${previewDomain}`;
-}

@@ -12,6 +12,7 @@ import {
   STREAM_WINDOW_BYTES,
   TUNNEL_PING,
   TUNNEL_PONG,
+  closableCode,
   decodeFrame,
   encodeFrame,
   forwardableHeaders,
@@ -506,9 +507,4 @@ function attachmentOf(ws: WebSocket): Attachment {
 function failure(kind: TunnelFailure, message: string): Response {
   const status = { offline: 502, busy: 503, timeout: 504, unreachable: 502 }[kind];
   return new Response(message, { status, headers: { [TUNNEL_ERROR_HEADER]: kind, "Content-Type": "text/plain; charset=utf-8" } });
-}
-
-/** Codes a WebSocket endpoint may send in a close frame (1005, 1006 and 1015 only describe what happened). */
-function closableCode(code: number): number {
-  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
 }

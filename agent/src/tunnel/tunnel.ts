@@ -17,6 +17,7 @@ import {
   TUNNEL_PING,
   TUNNEL_PING_INTERVAL_MS,
   TUNNEL_PROTOCOL_VERSION,
+  closableCode,
   decodeFrame,
   encodeFrame,
   forwardableHeaders,
@@ -462,11 +463,6 @@ export function startTunnel(options: TunnelOptions): Tunnel {
 
   void connect();
   return { agentId, ready, stop, done, stats: () => ({ ...stats }) };
-}
-
-/** Codes a WebSocket endpoint may send in a close frame (1005, 1006 and 1015 only describe what happened). */
-export function closableCode(code: number): number {
-  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
 }
 
 function agentIdOf(token: string): string {
