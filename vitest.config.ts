@@ -59,6 +59,9 @@ export default defineConfig({
                   // Small enough for test/agents/log-limits.test.ts to reach, above what any other test stores per job.
                   MAX_LOG_LINES_PER_JOB: "5000",
                   MAX_LOG_BYTES_PER_JOB: String(1024 * 1024),
+                  // test/preview: a never-answering app gets its 504 in 10 s, and the exchange limit is reachable.
+                  PREVIEW_RESPONSE_TIMEOUT_SECONDS: "10",
+                  PREVIEW_MAX_EXCHANGES: "60",
                 },
               },
             };

@@ -1,4 +1,4 @@
-// npm run bench [-- --db pglite|postgres] [--only health,api,agents,agent,pipeline] [--requests N] [--concurrency C]
+// npm run bench [-- --db pglite|postgres] [--only health,api,agents,agent,pipeline,preview] [--requests N] [--concurrency C]
 // Drives the real Worker under `wrangler dev` against the local database and reports latency, throughput and
 // database round trips per request (counted by the local database server). Not part of `npm test`.
 // Every result row is printed twice: in the scenario's table, and as one JSON line on stdout starting with `{`
@@ -13,9 +13,10 @@ import { healthScenario } from "./bench/scenarios/health.ts";
 import { pipelineScenario, recordingSimulator } from "./bench/scenarios/pipeline.ts";
 import { agentScenario } from "./bench/scenarios/agent.ts";
 import { agentsScenario } from "./bench/scenarios/agents.ts";
+import { previewScenario } from "./bench/scenarios/preview.ts";
 import type { BenchScenario } from "./bench/types.ts";
 
-const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario, agentScenario];
+const scenarios: BenchScenario[] = [healthScenario, apiScenario, agentsScenario, agentScenario, previewScenario];
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +37,12 @@ const only = values.only?.split(",");
 const log = (line: string) => console.log(`[bench] ${line}`);
 
 const buildReceived = new Map<string, number>();
-const target = await startStack({ backend, apiPort: Number(values.port), log, cloud: { startAgent: recordingSimulator(buildReceived) } });
+const target = await startStack({
+  backend,
+  apiPort: Number(values.port),
+  log,
+  cloud: { startAgent: recordingSimulator(buildReceived) },
+});
 scenarios.push(pipelineScenario(buildReceived, Number(values.prs)));
 // Interrupted: stop wrangler dev, the throwaway database and the fakes too.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -1,16 +1,20 @@
 // npm run dev: the whole API and the dashboard on this machine with no accounts. Starts the local database (PGlite,
 // data in .stagely/), applies migrations, runs `wrangler dev`, and prints the URL, an API token and a one-time sign-in
-// link for the dashboard. Ctrl-C stops everything.
+// link for the dashboard, then each preview's address as it becomes ready (http://<hash>.preview.localhost:<port>/:
+// browsers and curl resolve *.localhost here). Ctrl-C stops everything.
 import { spawn } from "node:child_process";
+import { eq } from "drizzle-orm";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { getDb, getSql, LOCAL_DB_DEFAULT_PORT } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
+import { environments, projects } from "../src/db/schema.ts";
 import { parseConfig } from "../src/config.ts";
 import { mintSignInLink, SIGN_IN_LINK_MINUTES } from "../src/auth/sign-in-links.ts";
 import { keyringFromConfig, randomHex } from "../src/lib/crypto.ts";
 import { DEV_VARS_PATH, readDevVars, writeDevVars } from "./lib/dev-vars.ts";
-import { DEV_USER_ID, seedDevelopment } from "./lib/dev-seed.ts";
+import { DEV_TEAM_ID, DEV_USER_ID, seedDevelopment } from "./lib/dev-seed.ts";
+import { LOCAL_PREVIEW_DOMAIN } from "./lib/local-preview.ts";
 import { loadMigrations } from "./lib/migration-files.ts";
 import { startLocalCloud } from "./local-cloud/server.ts";
 import { startLocalDatabase } from "./local-db/index.ts";
@@ -29,9 +33,11 @@ if (!existsSync(DEV_VARS_PATH)) {
   step("created .dev.vars with a fresh local ENCRYPTION_KEY");
 }
 const vars = readDevVars();
-if (!vars.PUBLIC_URL) {
-  // Agents and OAuth callbacks reach this machine's API, not the production URL in wrangler.toml.
-  vars.PUBLIC_URL = `http://127.0.0.1:${apiPort}`;
+if (!vars.PUBLIC_URL || !vars.PREVIEW_DOMAIN) {
+  // Agents and OAuth callbacks reach this machine's API, and previews its *.preview.localhost names, not the
+  // production URL and domain in wrangler.toml.
+  vars.PUBLIC_URL ??= `http://127.0.0.1:${apiPort}`;
+  vars.PREVIEW_DOMAIN ??= LOCAL_PREVIEW_DOMAIN;
   writeDevVars(vars);
 }
 const databaseUrl = new URL(vars.DATABASE_URL ?? "");
@@ -107,7 +113,46 @@ for (let attempt = 0; attempt < 120 && !stopping; attempt++) {
       const link = await mintSignInLink(getDb(local.databaseUrl(database)), vars.PUBLIC_URL ?? url, DEV_USER_ID);
       step(`dashboard: open ${link}  (signs you in as the development user; works once, for ${SIGN_IN_LINK_MINUTES} minutes)`);
     }
+    announcePreviews();
     break;
   }
   await new Promise((r) => setTimeout(r, 500));
+}
+
+/**
+ * Prints each preview's local address when it becomes ready (again after a redeploy). A team-only preview of the
+ * development team is printed as a share link (made with the development user's token): GitHub sign-in is not
+ * configured locally.
+ */
+function announcePreviews(): void {
+  const db = getDb(local.databaseUrl(database));
+  const announced = new Map<string, number>();
+  const check = async () => {
+    const ready = await db
+      .select({ id: environments.id, hash: environments.subdomainHash, pr: environments.prNumber, deployedAt: environments.deployedAt, project: projects.slug, teamId: projects.teamId, access: projects.previewAccess })
+      .from(environments)
+      .innerJoin(projects, eq(projects.id, environments.projectId))
+      .where(eq(environments.status, "ready"));
+    for (const preview of ready) {
+      const deployed = preview.deployedAt?.getTime() ?? 0;
+      if (announced.get(preview.id) === deployed) continue;
+      announced.set(preview.id, deployed);
+      const address = `http://${preview.hash}.${vars.PREVIEW_DOMAIN}:${apiPort}/`;
+      let note = preview.access === "public" ? "" : "  (team-only: send X-Stagely-Token, or make the project public)";
+      let link = address;
+      if (preview.access === "team" && preview.teamId === DEV_TEAM_ID && devToken) {
+        const share = await fetch(`${url}/v1/environments/${preview.id}/share-tokens`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${devToken}`, "content-type": "application/json" },
+          body: JSON.stringify({ name: "npm run dev", expires_in_hours: 24 }),
+        });
+        if (share.ok) {
+          link = ((await share.json()) as { url: string }).url.replace(/^https:\/\/[^/]+\//, address);
+          note = "  (team-only: this share link sets a cookie for it, 24 h)";
+        }
+      }
+      step(`preview ready: ${preview.project} #${preview.pr} at ${link}${note}`);
+    }
+  };
+  setInterval(() => void check().catch((error: unknown) => console.error(`[dev] could not list previews: ${error instanceof Error ? error.message : String(error)}`)), 3000);
 }

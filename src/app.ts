@@ -14,6 +14,8 @@ import { installationRoutes } from "./installations/index.ts";
 import { ApiError, handleError, handleNotFound } from "./lib/errors.ts";
 import { requestContext } from "./lib/request-context.ts";
 import { mountRoutes } from "./lib/route.ts";
+import { previewRoutes } from "./preview/index.ts";
+import { tunnelRoutes } from "./preview/tunnel-route.ts";
 import { projectRoutes } from "./projects/index.ts";
 import { secretRoutes } from "./secrets/index.ts";
 import { teamRoutes } from "./teams/index.ts";
@@ -34,6 +36,7 @@ const app = new Hono<AppEnv>()
   .route("/", healthRoutes)
   .route("/", docsRoutes)
   .route("/", agentRoutes)
+  .route("/", tunnelRoutes)
   .notFound(handleNotFound)
   .onError(handleError);
 
@@ -49,6 +52,7 @@ mountRoutes(app, [
   ...cloudProviderRoutes,
   ...secretRoutes,
   ...environmentRoutes,
+  ...previewRoutes,
   listAuditLogs,
   githubWebhook,
 ]);

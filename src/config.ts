@@ -63,6 +63,10 @@ export const configSchema = z.object({
   PUBLIC_URL: httpUrl.default("http://127.0.0.1:8787"),
   /** Previews are served at https://<subdomain_hash>.<PREVIEW_DOMAIN>. */
   PREVIEW_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, "must be a DNS name").default("preview.localhost"),
+  /** A preview request the app does not answer (response headers) within this long gets 504. */
+  PREVIEW_RESPONSE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(100),
+  /** Exchanges (requests and WebSockets) one preview serves at once; more get 503. */
+  PREVIEW_MAX_EXCHANGES: z.coerce.number().int().min(1).max(10_000).default(256),
   /** The GitHub App's OAuth client (sign-in, and who installed the App). Base URLs are configurable so tests and GitHub Enterprise work. */
   GITHUB_CLIENT_ID: optionalText,
   GITHUB_CLIENT_SECRET: optionalText,

@@ -5,6 +5,8 @@ interface TestBindings {
   TEST_FAKE_URLS: string;
   CHAOS_SEED: string;
   CHAOS_SCENARIOS: string;
+  PREVIEW_RESPONSE_TIMEOUT_SECONDS: string;
+  PREVIEW_MAX_EXCHANGES: string;
 }
 interface Env extends TestBindings {}
 declare namespace Cloudflare {

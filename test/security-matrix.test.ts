@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import "../src/app.ts";
 import { atLeast, type Role } from "../src/auth/roles.ts";
 import { generateToken } from "../src/auth/tokens.ts";
-import { apiTokens, auditLogs, environments, pullRequests, teamInvitations, teamMembers } from "../src/db/schema.ts";
+import { apiTokens, auditLogs, environments, previewShareTokens, pullRequests, teamInvitations, teamMembers } from "../src/db/schema.ts";
 import { newId } from "../src/lib/ids.ts";
 import { registeredRoutes, type RouteDefinition } from "../src/lib/route.ts";
 import { countRoundTrips, db, waitForQuiet } from "./db.ts";
@@ -60,8 +60,13 @@ async function world() {
   const secret = await seedSecret(project.id, "MATRIX_SECRET", secretValue);
   // In a project of its own, so the project under test has no live preview (which would block deleting it).
   const { environment, run, job } = await seedPipeline((await seedProject(w.team.id)).id);
-  leaks.push(w.owner.token, w.admin.token, w.member.token, w.viewer.token, w.outsider.token, target.token, secretValue, "hcloud-seeded-token-0123456789abcdef");
-  return { ...w, target, provider, project, secret, environment, run, job, installation, invitationId };
+  const share = await generateToken("share");
+  const [shareToken] = await db
+    .insert(previewShareTokens)
+    .values({ id: newId("shareToken"), environmentId: environment.id, name: "matrix", tokenHash: share.hash, tokenHint: share.hint, expiresAt: new Date(Date.now() + 3_600_000) })
+    .returning();
+  leaks.push(share.token, w.owner.token, w.admin.token, w.member.token, w.viewer.token, w.outsider.token, target.token, secretValue, "hcloud-seeded-token-0123456789abcdef");
+  return { ...w, target, provider, project, secret, environment, run, job, installation, invitationId, shareToken: shareToken! };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -75,6 +80,7 @@ function pathFor(route: RouteDefinition, w: World): string {
     environment: w.environment.id,
     run: w.run.id,
     job: w.job.id,
+    share_token: w.shareToken.id,
     team: undefined,
   }[route.access.resource];
   return route.path.replace(/:([a-z_]+)/g, (_, name: string) => {

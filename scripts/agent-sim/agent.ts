@@ -1,11 +1,14 @@
 // A simulated Stagely agent: the real agent's control connection (agent/src/control-connection.ts: HELLO,
 // heartbeats, backoff, close codes, the unacknowledged-line buffer) with simulated jobs instead of Docker. BUILD
-// streams plausible build output, DEPLOY reports services, TERMINATE stops. Runs on Node 24 (global WebSocket), and
-// inside workerd tests when given `openSocket`. Used by `npm run agent:sim`, the local cloud without Docker, tests and
-// benchmarks.
+// streams plausible build output, DEPLOY reports services, TERMINATE stops. A DEPLOY that exposes a service opens the
+// preview tunnel (agent/src/tunnel), which serves the built-in test app (test-app.ts) for every exposed service. Runs
+// on Node 24 (global WebSocket), and inside workerd tests when given `openSocket` and a `resolveTarget`. Used by
+// `npm run agent:sim`, the local cloud without Docker, tests and benchmarks.
 import { agentIdOfToken, openControlConnection, type JobChannel } from "../../agent/src/control-connection.ts";
+import { httpUpstream } from "../../agent/src/tunnel/http-upstream.ts";
+import { startTunnel, type ResolveTarget, type Tunnel, type Upstream } from "../../agent/src/tunnel/tunnel.ts";
 import { AGENT_VERSION } from "../../agent/src/version.ts";
-import type { BuildCommand, CoreMessage, DeployCommand, ServiceReport } from "../../src/agents/protocol.ts";
+import type { BuildCommand, CoreMessage, DeployCommand, PreviewExposure, ServiceReport } from "../../src/agents/protocol.ts";
 import { buildLog } from "./build-log.ts";
 
 export interface SimulatedAgentOptions {
@@ -34,6 +37,11 @@ export interface SimulatedAgentOptions {
    * global WebSocket; tests inside workerd pass one that goes through the Worker's fetch and returns the accepted socket.
    */
   openSocket?: (url: string, headers: Record<string, string>) => Promise<WebSocket>;
+  /**
+   * Where exposed services are reached through the preview tunnel. Default (Node): the built-in test app on a port
+   * of its own. Only targets the last DEPLOY exposed are ever asked for.
+   */
+  resolveTarget?: ResolveTarget;
 }
 
 export interface SimulatedAgent {
@@ -42,6 +50,8 @@ export interface SimulatedAgent {
   /** Resolves when the agent has stopped, by stop(), TERMINATE, a refusal (revoked, version) or giving up. */
   done: Promise<void>;
   stats(): { connects: number; linesSent: number; linesAcked: number; unacked: number };
+  /** The preview tunnel, once a DEPLOY exposed something. */
+  tunnel(): Tunnel | null;
 }
 
 const BASE_LINES_PER_SECOND = 50;
@@ -56,6 +66,29 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
   const startedAt = Date.now();
   const cancelled = new Set<string>();
   let stopped = false;
+  let tunnel: Tunnel | null = null;
+  let exposure: PreviewExposure | null = null;
+  let appServer: Promise<{ port: number; stop(): Promise<void> }> | null = null;
+  let appUpstream: Promise<Upstream> | null = null;
+
+  /** Only what the last DEPLOY exposed, mapped to the test app: never an address a request names. */
+  const resolveExposed: ResolveTarget = (target) => {
+    const exposed = [...(exposure?.expose ? [exposure.expose] : []), ...(exposure?.routes ?? [])];
+    if (!exposed.some((e) => e.service === target.service && e.port === target.port)) return null;
+    if (options.resolveTarget) return options.resolveTarget(target);
+    appUpstream ??= (async () => {
+      const { startTestAppServer } = await import("./test-app-server.ts");
+      appServer = startTestAppServer();
+      return httpUpstream({ host: "127.0.0.1", port: (await appServer).port });
+    })();
+    return appUpstream;
+  };
+
+  function openTunnel(command: DeployCommand): void {
+    exposure = command.preview ?? null;
+    if (tunnel || !exposure) return;
+    tunnel = startTunnel({ coreUrl: options.coreUrl, token: options.token, agentId, resolveTarget: resolveExposed, openSocket: options.openSocket, log });
+  }
 
   const busy = () => connection.jobs().some((job) => !job.finished);
   const connection = openControlConnection({
@@ -88,6 +121,7 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
     },
     handlers: {
       onJob: (job, command) => {
+        if (command.type === "DEPLOY") openTunnel(command);
         const run = command.type === "BUILD" ? runBuild(job, command) : runDeploy(job, command);
         run.catch((error: unknown) => say(`job ${job.id} crashed: ${error instanceof Error ? error.message : String(error)}`));
       },
@@ -164,6 +198,8 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
   async function stop(): Promise<void> {
     stopped = true;
     await connection.stop();
+    await tunnel?.stop();
+    await (await appServer)?.stop();
   }
 
   return {
@@ -173,6 +209,7 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
       stopped = true;
     }),
     stats: connection.stats,
+    tunnel: () => tunnel,
   };
 }
 

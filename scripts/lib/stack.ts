@@ -11,6 +11,7 @@ import { newId } from "../../src/lib/ids.ts";
 import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
 import { startLocalCloud, type StartAgent } from "../local-cloud/server.ts";
 import { startLocalDatabase, type BackendKind, type LocalDatabase } from "../local-db/index.ts";
+import { LOCAL_PREVIEW_DOMAIN } from "./local-preview.ts";
 import { loadMigrations } from "./migration-files.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -104,6 +105,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       DATABASE_URL: local.databaseUrl(database),
       ENCRYPTION_KEY: randomHex(32),
       PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
+      PREVIEW_DOMAIN: LOCAL_PREVIEW_DOMAIN,
       ...(githubUrl
         ? {
             GITHUB_API_URL: githubUrl,

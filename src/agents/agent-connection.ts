@@ -232,6 +232,13 @@ export class AgentConnection extends DurableObject<Env> {
     });
   }
 
+  /** The agent a token belongs to, if it is this agent's and not revoked: the preview tunnel's connect asks (no query). */
+  async authenticate(token: string): Promise<{ agentId: string; role: AgentRole; environmentId: string | null } | null> {
+    const identity = this.identity();
+    if (!identity || identity.revoked || !timingSafeEqual(await hashAgentToken(token), identity.tokenHash)) return null;
+    return { agentId: identity.agentId, role: identity.role, environmentId: identity.environmentId };
+  }
+
   async getState(): Promise<AgentState | null> {
     const identity = this.identity();
     if (!identity) return null;

@@ -4,13 +4,13 @@ import { z } from "zod";
 import { configOf, dbOf, type AppEnv } from "../app-env.ts";
 import { requireAuth } from "../auth/middleware.ts";
 import { associatedData } from "../db/encrypted-columns.ts";
-import { buildJobs, environments, projects, secrets, teams, workflowRuns } from "../db/schema.ts";
+import { buildJobs, environments, previewAccessModes, projects, secrets, teams, workflowRuns } from "../db/schema.ts";
 import { keyringFromConfig } from "../lib/crypto.ts";
 import { ApiError, handleNotFound } from "../lib/errors.ts";
 import { newId, newSubdomainHash } from "../lib/ids.ts";
 import { validate } from "../lib/validation.ts";
 import { agentStub, issueAgentToken } from "./issue-token.ts";
-import { agentCommand } from "./protocol.ts";
+import { agentCommand, previewExposure } from "./protocol.ts";
 
 /**
  * Development and test only: agents for the simulator and the benchmarks without a cloud. `POST /v1/dev/agents`
@@ -35,6 +35,12 @@ export function developmentRoutes() {
       role: z.enum(["builder", "preview"]),
       /** Project secrets (key → value), e.g. to see log masking work end to end. */
       secrets: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().min(1)).default({}),
+      /**
+       * Preview agents: what the run's stagely.yaml exposes. The run then waits in `deploying`, so a DEPLOY the agent
+       * reports healthy makes the environment ready, and its URL serves through the agent's tunnel.
+       */
+      preview: previewExposure.optional(),
+      preview_access: z.enum(previewAccessModes).default("team"),
     })
     .strict();
 
@@ -47,6 +53,7 @@ export function developmentRoutes() {
       const db = dbOf(c);
       const keyring = await keyringFromConfig(configOf(c));
       const suffix = newSubdomainHash().slice(0, 8);
+      const hash = newSubdomainHash();
       const ids = { team: newId("team"), project: newId("project"), environment: newId("environment"), run: newId("workflowRun"), job: newId("buildJob") };
       const secretRows = await Promise.all(
         Object.entries(body.secrets).map(async ([key, value]) => {
@@ -56,19 +63,26 @@ export function developmentRoutes() {
       );
       await db.batch([
         db.insert(teams).values({ id: ids.team, slug: `dev-${suffix}`, name: `Development ${suffix}` }),
-        db.insert(projects).values({ id: ids.project, teamId: ids.team, slug: "app", name: "Development app", repoUrl: "https://github.com/stagely-dev/app" }),
+        db.insert(projects).values({ id: ids.project, teamId: ids.team, slug: "app", name: "Development app", repoUrl: "https://github.com/stagely-dev/app", previewAccess: body.preview_access }),
         db.insert(environments).values({
           id: ids.environment,
           projectId: ids.project,
           prNumber: 1,
           branchName: "dev",
           commitHash: "0000000000000000000000000000000000000000",
-          subdomainHash: newSubdomainHash(),
+          subdomainHash: hash,
           size: "small",
           region: "local",
           status: body.role === "builder" ? "building" : "deploying",
         }),
-        db.insert(workflowRuns).values({ id: ids.run, environmentId: ids.environment, trigger: "manual_rebuild", commitHash: "0000000000000000000000000000000000000000", status: "building" }),
+        db.insert(workflowRuns).values({
+          id: ids.run,
+          environmentId: ids.environment,
+          trigger: "manual_rebuild",
+          commitHash: "0000000000000000000000000000000000000000",
+          status: body.preview ? "deploying" : "building",
+          config: body.preview ? { version: 2, builds: [], preview: { size: "small", lifecycle: { on_start: [] }, ...body.preview } } : null,
+        }),
         ...(body.role === "builder"
           ? [db.insert(buildJobs).values({ id: ids.job, workflowRunId: ids.run, name: "app_amd64", architecture: "amd64", contextPath: ".", dockerfilePath: "Dockerfile", status: "provisioning" })]
           : []),
@@ -83,7 +97,9 @@ export function developmentRoutes() {
           role: body.role,
           project_id: ids.project,
           environment_id: ids.environment,
+          run_id: ids.run,
           build_job_id: body.role === "builder" ? ids.job : null,
+          subdomain_hash: hash,
         },
         201,
       );

@@ -3,7 +3,8 @@ import { z } from "zod";
 /**
  * Agent protocol v1: JSON text frames, flat messages with a `type` (ARCHITECTURE.md section 5, docs/agent-protocol.md).
  * Shared by the Durable Object, the agent simulator and tests. Fields this version does not know are ignored, so a
- * minor version may add fields; a different major version is refused.
+ * minor version may add fields; a different major version is refused. v1.1 adds DEPLOY's `preview` field and the
+ * preview tunnel, a second socket with binary frames (tunnel-protocol.ts).
  */
 export const PROTOCOL_MAJOR = 1;
 export const HEARTBEAT_INTERVAL_SECONDS = 30;
@@ -152,6 +153,15 @@ export const buildCommand = z.object({
   registry_auth: registryAuth.nullish(),
 });
 
+const exposedPort = z.object({ service: z.string().min(1).max(128), port: z.number().int().min(1).max(65535) });
+
+/** The compose service and container port the preview URL reaches, and extra `<name>--<hash>` hosts. */
+export const previewExposure = z.object({
+  expose: exposedPort.nullable(),
+  routes: z.array(exposedPort.extend({ name: z.string().min(1).max(45) })).max(32).default([]),
+});
+export type PreviewExposure = z.output<typeof previewExposure>;
+
 export const deployCommand = z.object({
   type: z.literal("DEPLOY"),
   job_id: jobId,
@@ -164,6 +174,8 @@ export const deployCommand = z.object({
     .default({ on_start: [] }),
   /** Since 1.1: credentials for pulling `images` from a private registry (the agent logs in, pulls, logs out). */
   registry_auth: registryAuth.nullish(),
+  /** v1.1: what the preview URL reaches, from stagely.yaml `preview.expose` and `preview.routes`; absent for old runs. */
+  preview: previewExposure.nullish(),
 });
 
 export const terminateCommand = z.object({

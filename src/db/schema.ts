@@ -41,6 +41,8 @@ export const secretTypes = ["env", "file"] as const;
 export const agentRoles = ["builder", "preview"] as const;
 export const agentStatuses = ["connected", "disconnected"] as const;
 export const tokenKinds = ["session", "api", "sign_in_link"] as const;
+/** Who may open a project's preview URLs: members of its team (signed in), or anyone with the link. */
+export const previewAccessModes = ["team", "public"] as const;
 
 export const teams = pgTable(
   "teams",
@@ -240,11 +242,13 @@ export const projects = pgTable(
      * the install flow and webhooks, and checked again (still the team's, not suspended, still covering) before use.
      */
     githubInstallationId: bigint("github_installation_id", { mode: "number" }),
+    previewAccess: text("preview_access", { enum: previewAccessModes }).notNull().default("team"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
     check("projects_preview_ttl_positive", sql`${t.previewTtlHours} BETWEEN 1 AND 720`),
+    check("projects_preview_access_valid", oneOf("preview_access", previewAccessModes)),
     uniqueIndex("projects_team_slug_key").on(t.teamId, t.slug),
     index("projects_repo_url_idx").on(t.repoUrl),
     index("projects_cloud_provider_idx").on(t.cloudProviderId),
@@ -277,6 +281,8 @@ export const environments = pgTable(
     isFork: boolean("is_fork").notNull().default(false),
     githubDeploymentId: bigint("github_deployment_id", { mode: "number" }),
     githubCommentId: bigint("github_comment_id", { mode: "number" }),
+    /** When a visitor last reached the preview URL (written at most once a minute). */
+    lastRequestAt: tz("last_request_at"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -522,6 +528,31 @@ export const pullRequests = pgTable(
   ],
 );
 
+/**
+ * Share tokens of a preview (`stg_shr_...`): let someone outside the team open that one preview until they expire or
+ * are revoked. Only the SHA-256 of the token is stored.
+ */
+export const previewShareTokens = pgTable(
+  "preview_share_tokens",
+  {
+    id: text("id").primaryKey(),
+    environmentId: text("environment_id").notNull().references(() => environments.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    tokenHint: text("token_hint").notNull(),
+    createdBy: text("created_by").references(() => users.id, { onDelete: "set null" }),
+    expiresAt: tz("expires_at").notNull(),
+    revokedAt: tz("revoked_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("preview_share_tokens_token_hash_key").on(t.tokenHash),
+    index("preview_share_tokens_environment_idx").on(t.environmentId, t.createdAt),
+    check("preview_share_tokens_token_hash_format", sql`${t.tokenHash} ~ '^[0-9a-f]{64}$'`),
+  ],
+);
+
 /** GitHub webhook deliveries already accepted (X-GitHub-Delivery), so a redelivery is processed once. */
 export const webhookDeliveries = pgTable(
   "webhook_deliveries",
@@ -550,4 +581,5 @@ export const tablesWithUpdatedAt = [
   "github_installations",
   "github_installation_repositories",
   "team_invitations",
+  "preview_share_tokens",
 ] as const;

@@ -17,6 +17,7 @@ export const idPrefixes = {
   session: "ses",
   auditLog: "aud",
   invitation: "inv",
+  shareToken: "shr",
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -19,7 +19,7 @@ import { validate } from "./validation.ts";
 export type Access =
   | { kind: "public"; perIpLimit: RateLimiterName | null }
   | { kind: "user" }
-  | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "environment" | "run" | "job" };
+  | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "environment" | "run" | "job" | "share_token" };
 
 type Method = "get" | "post" | "patch" | "delete";
 type AnyObject = z.ZodObject<z.ZodRawShape>;

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { isGitHubError } from "./github-app.ts";
 import { isProviderError } from "../providers/errors.ts";
 import { Logger } from "../lib/logger.ts";
@@ -9,6 +10,7 @@ import { handlePullRequest } from "./steps/pull-request.ts";
 import { handlePreviewRequested, handleRunRequested } from "./steps/rebuild.ts";
 import { handleTeardown, handleTerminateVm } from "./steps/teardown.ts";
 import { handleRetireAgent, scheduleTeam } from "./effects.ts";
+import { publishPreviewHostsWhere } from "../preview/snapshot.ts";
 import { settleDeploy } from "./transitions.ts";
 
 const MAX_RETRY_DELAY_SECONDS = 300;
@@ -49,6 +51,7 @@ async function deadLetter(ctx: PipelineContext, message: PipelineMessage): Promi
       return;
     case "environment.deploy":
       await settleDeploy(ctx.db, message.run_id, false, `could not deploy: ${reason}`);
+      await publishPreviewHostsWhere(ctx.env, ctx.db, sql`e.id = (SELECT environment_id FROM workflow_runs WHERE id = ${message.run_id})`, ctx.logger);
       return;
     case "vm.terminate":
       ctx.logger.error("a VM could not be terminated; the reaper's orphan scan will try again", { instance_id: message.instance_id, cloud_provider_id: message.cloud_provider_id });

@@ -1,6 +1,7 @@
 import { inArray } from "drizzle-orm";
 import { agentStub } from "../agents/issue-token.ts";
 import { agentConnections } from "../db/schema.ts";
+import { publishPreviewHosts } from "../preview/snapshot.ts";
 import type { PipelineContext } from "./context.ts";
 import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
@@ -68,7 +69,7 @@ export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[]
 
 /** Admits waiting environments and hands free build slots to queued jobs of the team. */
 export async function scheduleTeam(ctx: PipelineContext, teamId: string): Promise<void> {
-  await admitEnvironments(ctx.db, teamId);
+  await publishPreviewHosts(ctx.env, ctx.db, await admitEnvironments(ctx.db, teamId), ctx.logger);
   const claimed = await claimBuildSlots(ctx.db, teamId);
   await ctx.send(claimed.map((jobId) => ({ type: "build_job.provision" as const, job_id: jobId })));
 }

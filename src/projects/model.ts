@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { machineSizes, type projects } from "../db/schema.ts";
+import { machineSizes, previewAccessModes, type projects } from "../db/schema.ts";
 import { idOf, iso, slug, timestamp } from "../lib/schemas.ts";
 
 /** `https://github.com/owner/name`, `https://github.com/owner/name.git` or `owner/name` → `https://github.com/owner/name` (lowercase). */
@@ -27,6 +27,9 @@ export const projectFields = {
   config: z.record(z.string(), z.unknown()).refine((v) => JSON.stringify(v).length <= 16_384, "must be at most 16 KiB of JSON"),
   fork_previews: z.boolean().describe("build previews for pull requests from forks (they never receive secrets)"),
   preview_ttl_hours: z.number().int().min(1).max(720),
+  preview_access: z
+    .enum(previewAccessModes)
+    .describe("who may open preview URLs: team (members, after signing in with GitHub; the default) or public (anyone with the link)"),
 };
 
 export const projectParams = z.object({ id: idOf("prj") });
@@ -45,6 +48,7 @@ export const projectSchema = z.object({
   is_active: z.boolean(),
   fork_previews: z.boolean(),
   preview_ttl_hours: z.number().int(),
+  preview_access: z.enum(previewAccessModes),
   created_at: timestamp,
   updated_at: timestamp,
 });
@@ -64,6 +68,7 @@ export function toApiProject(row: typeof projects.$inferSelect): z.infer<typeof 
     is_active: row.isActive,
     fork_previews: row.forkPreviews,
     preview_ttl_hours: row.previewTtlHours,
+    preview_access: row.previewAccess,
     created_at: iso(row.createdAt)!,
     updated_at: iso(row.updatedAt)!,
   };

@@ -13,6 +13,7 @@ import { reportToGitHub } from "../github-report.ts";
 import { repositoryAccess } from "../../installations/access.ts";
 import { loadEnvironment, loadJob, repoOf } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
+import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { settleBuildJob } from "../transitions.ts";
 
 /**
@@ -133,6 +134,7 @@ export async function failJob(ctx: PipelineContext, jobId: string, reason: strin
 export async function handleBuildFinished(ctx: PipelineContext, jobId: string): Promise<void> {
   const outcome = await settleBuildJob(ctx.db, jobId);
   if (!outcome) return;
+  await publishPreviewHosts(ctx.env, ctx.db, [outcome.environmentId], ctx.logger);
   await retireBuilders(ctx, [outcome.job, ...outcome.cancelledSiblings], "the build is over");
   if (outcome.readyToDeploy) await ctx.send([{ type: "environment.deploy", run_id: outcome.runId }]);
   if (outcome.runFailed) {

@@ -1,4 +1,4 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import { agentRelease } from "../../agents/agent-release.ts";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
@@ -15,6 +15,7 @@ import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
 import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
+import { exposureOf, publishPreviewHostsWhere } from "../../preview/snapshot.ts";
 import { settleDeploy } from "../transitions.ts";
 
 /**
@@ -62,6 +63,8 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
       secrets: envSecrets,
       files,
       lifecycle: { on_start: config?.preview.lifecycle.on_start ?? [] },
+      // v1.1: what the preview URL reaches (stagely.yaml preview.expose / preview.routes, when the run's config has them).
+      preview: exposureOf((run.config as { preview?: unknown } | null)?.preview),
     });
   } catch (error) {
     // Sending it again cannot make it smaller: the deploy fails now, saying why, instead of being retried.
@@ -160,6 +163,7 @@ export async function handleDeployReported(ctx: PipelineContext, event: Environm
  */
 async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null, publicReason: string | null): Promise<void> {
   const { changed } = await settleDeploy(ctx.db, runId, healthy, error);
+  await publishPreviewHostsWhere(ctx.env, ctx.db, sql`e.id = (SELECT environment_id FROM workflow_runs WHERE id = ${runId})`, ctx.logger);
   if (!changed) return;
   const loaded = await loadRun(ctx.db, runId);
   if (!loaded) return;

@@ -12,6 +12,7 @@ import { loadEnvironment, previewUrl } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
 import { buildJobsOf, parseStagelyYaml } from "../stagely-yaml.ts";
+import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
 
@@ -86,6 +87,7 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     [recordPullRequestEvent(ctx.db, event)],
   );
   await retireBuilders(ctx, superseded, "superseded by a newer commit");
+  await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);
   await scheduleTeam(ctx, project.teamId);
   if (!run) return;
   const target = await loadEnvironment(ctx.db, run.environment_id);

@@ -7,6 +7,7 @@ import { reportToGitHub } from "../github-report.ts";
 import type { PipelineMessage } from "../messages.ts";
 import { loadEnvironment } from "../records.ts";
 import { startRun } from "../runs.ts";
+import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { planRun } from "./pull-request.ts";
 
 type RunRequested = Extract<PipelineMessage, { type: "run.requested" }>;
@@ -35,7 +36,7 @@ export async function handlePreviewRequested(ctx: PipelineContext, message: Prev
   const subdomainHash = existing?.subdomainHash ?? newSubdomainHash();
   const [provider] = project.cloudProviderId ? await ctx.db.select().from(cloudProviders).where(eq(cloudProviders.id, project.cloudProviderId)) : [];
   const plan = await planRun(ctx, project, { commit: message.commit_hash, branch: message.branch, prNumber: message.pr_number }, subdomainHash, Boolean(provider));
-  const { superseded } = await startRun(ctx.db, {
+  const { run, superseded } = await startRun(ctx.db, {
     project,
     region: provider?.region ?? "unknown",
     prNumber: message.pr_number,
@@ -50,6 +51,7 @@ export async function handlePreviewRequested(ctx: PipelineContext, message: Prev
     subdomainHash,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
+  await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);
   await scheduleTeam(ctx, project.teamId);
 }
 
@@ -73,6 +75,7 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
     gate: sql`true`,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
+  await publishPreviewHosts(ctx.env, ctx.db, [environment.id], ctx.logger);
   await scheduleTeam(ctx, project.teamId);
   if (run) {
     await reportToGitHub(

@@ -5,10 +5,12 @@ import type { PipelineContext } from "../context.ts";
 import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
 import { loadEnvironment } from "../records.ts";
+import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment, type TeardownTarget } from "../transitions.ts";
 
 /** After an environment ended: agents stopped, every VM terminated, GitHub told, the team's queue moved on. */
 export async function teardownEffects(ctx: PipelineContext, target: TeardownTarget, teamId: string, reason: string): Promise<void> {
+  await publishPreviewHosts(ctx.env, ctx.db, [target.environment.id], ctx.logger);
   await retireAgents(ctx, target.agentIds, reason);
   await terminateVms(ctx, [
     { instanceId: target.environment.vm_id, cloudProviderId: target.environment.cloud_provider_id, region: target.environment.region },

@@ -30,6 +30,7 @@ export const createProject = defineRoute({
       config: projectFields.config.default({}),
       fork_previews: projectFields.fork_previews.default(false),
       preview_ttl_hours: projectFields.preview_ttl_hours.default(24),
+      preview_access: projectFields.preview_access.default("team"),
     })
     .strict(),
   example: { name: "Web", repo_url: "acme/web", default_branch: "main" },
@@ -52,9 +53,9 @@ export const createProject = defineRoute({
       const [, , [project]] = await db.batch([
         db.execute(sql`
           INSERT INTO ${projects} (id, team_id, slug, name, repo_url, default_branch, default_preview_size, cloud_provider_id, config,
-                                   fork_previews, preview_ttl_hours, github_installation_id)
+                                   fork_previews, preview_ttl_hours, preview_access, github_installation_id)
           SELECT ${id}, ${membership.teamId}, ${projectSlug}, ${body.name}, ${body.repo_url}, ${body.default_branch}, ${body.default_preview_size},
-                 ${body.cloud_provider_id}, ${JSON.stringify(body.config)}::jsonb, ${body.fork_previews}, ${body.preview_ttl_hours}, installation.id
+                 ${body.cloud_provider_id}, ${JSON.stringify(body.config)}::jsonb, ${body.fork_previews}, ${body.preview_ttl_hours}, ${body.preview_access}, installation.id
             FROM (SELECT ${installation} AS id) AS installation
            WHERE installation.id IS NOT NULL`),
         auditInsertWhere(

@@ -9,6 +9,7 @@ import { coveringInstallation, notCoveredMessage } from "../../installations/acc
 import { explainMiss } from "../../lib/access.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
+import { pushSnapshots, snapshotSelect, toSnapshot, type SnapshotRow } from "../../preview/snapshot.ts";
 import { projectConflict, projectFields, projectParams, projectSchema, toApiProject } from "../model.ts";
 
 export const updateProject = defineRoute({
@@ -30,10 +31,11 @@ export const updateProject = defineRoute({
       is_active: z.boolean().optional(),
       fork_previews: projectFields.fork_previews.optional(),
       preview_ttl_hours: projectFields.preview_ttl_hours.optional(),
+      preview_access: projectFields.preview_access.optional(),
     })
     .strict()
     .refine((b) => Object.keys(b).length > 0, "send at least one field to change"),
-  example: { default_preview_size: "large", fork_previews: false },
+  example: { default_preview_size: "large", fork_previews: false, preview_access: "team" },
   response: projectSchema,
   async handler(c, { params, body }) {
     const auth = c.get("auth");
@@ -46,7 +48,12 @@ export const updateProject = defineRoute({
       installation ? sql`${installation} IS NOT NULL` : undefined,
     );
     try {
-      const [, [project]] = await db.batch([
+      // A new access mode reaches the project's live previews at once: their state is read after the update, in the same batch.
+      const hostsChanged =
+        body.preview_access === undefined
+          ? sql`false`
+          : sql`e.project_id = ${params.id} AND e.status NOT IN ('terminated', 'reaped') AND p.team_id IN (${db.select({ teamId: projects.teamId }).from(projects).where(writable)})`;
+      const [, [project], hosts] = await db.batch([
         auditInsertWhere(
           db,
           auth,
@@ -67,9 +74,11 @@ export const updateProject = defineRoute({
             forkPreviews: body.fork_previews,
             previewTtlHours: body.preview_ttl_hours,
             githubInstallationId: installation ? sql`${installation}` : undefined,
+            previewAccess: body.preview_access,
           })
           .where(writable)
           .returning(),
+        db.execute<SnapshotRow>(snapshotSelect(hostsChanged)),
       ]);
       if (!project) {
         throw await explainMiss(db, auth, {
@@ -84,6 +93,7 @@ export const updateProject = defineRoute({
           },
         });
       }
+      await pushSnapshots(c.env, hosts.rows.map(toSnapshot));
       return c.json(toApiProject(project));
     } catch (error) {
       const conflict = projectConflict(databaseErrorOf(error)?.constraint, { slug: body.slug });
