@@ -37,9 +37,12 @@ describe("a pull request's preview, from open to close", () => {
     const logs = await call("GET", `/v1/jobs/${jobs[0]!.id}/logs`, { token: owner.token });
     expect(logs.body.lines.length).toBeGreaterThan(0);
 
-    const [deployment] = await deploymentsOf(repo);
-    expect(deployment!.statuses.map((s) => s.state)).toContain("success");
-    expect(deployment!.statuses.find((s) => s.state === "success")!.environment_url).toBe(`https://${ready.subdomainHash}.${env.PREVIEW_DOMAIN}`);
+    // GitHub hears of it just after the environment is ready.
+    const deployment = await eventually("the success status on GitHub", async () => {
+      const [found] = await deploymentsOf(repo);
+      return found?.statuses.some((s) => s.state === "success") ? found : undefined;
+    });
+    expect(deployment.statuses.find((s) => s.state === "success")!.environment_url).toBe(`https://${ready.subdomainHash}.${env.PREVIEW_DOMAIN}`);
     const comments = await commentsOf(repo, 7);
     expect(comments).toHaveLength(1);
     expect(comments[0]!.body).toContain("Preview ready");
