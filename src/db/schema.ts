@@ -517,6 +517,8 @@ export const pullRequests = pgTable(
     state: text("state", { enum: ["open", "closed"] }).notNull(),
     headSha: text("head_sha").notNull(),
     headRef: text("head_ref").notNull(),
+    /** GitHub's title as of the latest applied event (null for rows recorded before titles were kept). */
+    title: text("title"),
     isFork: boolean("is_fork").notNull().default(false),
     lastEventAt: tz("last_event_at").notNull(),
     createdAt: createdAt(),

@@ -16,6 +16,8 @@ export const pullRequestMessage = z.object({
   pr_number: z.number().int().positive(),
   head_sha: z.string(),
   head_ref: z.string(),
+  /** Absent in messages queued before titles were carried. */
+  title: z.string().nullable().default(null),
   is_fork: z.boolean(),
   updated_at: z.string(),
   sender: z.string().nullable(),

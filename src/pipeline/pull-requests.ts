@@ -10,6 +10,7 @@ export interface PullRequestEvent {
   prNumber: number;
   headSha: string;
   headRef: string;
+  title: string | null;
   isFork: boolean;
   /** GitHub's `pull_request.updated_at`: orders the events of one pull request. */
   updatedAt: string;
@@ -25,11 +26,11 @@ export function recordPullRequestEvent(db: Db, event: PullRequestEvent) {
   const at = new Date(event.updatedAt);
   return db
     .insert(pullRequests)
-    .values({ projectId: event.projectId, prNumber: event.prNumber, state, headSha: event.headSha, headRef: event.headRef, isFork: event.isFork, lastEventAt: at })
+    .values({ projectId: event.projectId, prNumber: event.prNumber, state, headSha: event.headSha, headRef: event.headRef, title: event.title, isFork: event.isFork, lastEventAt: at })
     .onConflictDoUpdate({
       target: [pullRequests.projectId, pullRequests.prNumber],
       // is_fork is sticky: a pull request's head repository never changes, so true is never taken back.
-      set: { state, headSha: event.headSha, headRef: event.headRef, isFork: sql`${pullRequests.isFork} OR ${event.isFork}`, lastEventAt: at },
+      set: { state, headSha: event.headSha, headRef: event.headRef, title: sql`coalesce(${event.title}, ${pullRequests.title})`, isFork: sql`${pullRequests.isFork} OR ${event.isFork}`, lastEventAt: at },
       setWhere: sql`${pullRequests.lastEventAt} < ${at.toISOString()}`,
     });
 }

@@ -23,7 +23,7 @@ async function setup(quota: { environments?: number; builds?: number } = {}) {
 }
 
 function event(projectId: string, action: PullRequestEvent["action"], sha: string, at: string, prNumber = 7): PullRequestEvent {
-  return { projectId, action, prNumber, headSha: sha, headRef: "feature", isFork: false, updatedAt: at };
+  return { projectId, action, prNumber, headSha: sha, headRef: "feature", title: "Add the cart", isFork: false, updatedAt: at };
 }
 
 function runFor(project: { id: string; cloudProviderId: string | null; defaultPreviewSize: "medium" }, e: PullRequestEvent, runPlan: RunPlan = plan) {

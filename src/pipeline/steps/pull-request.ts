@@ -38,6 +38,7 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     prNumber: message.pr_number,
     headSha: message.head_sha,
     headRef: message.head_ref,
+    title: message.title,
     isFork: message.is_fork,
     updatedAt: message.updated_at,
   };
