@@ -7,6 +7,7 @@ import { LogPanel } from "../logs/log-panel.tsx";
 import type { TeamPageProps } from "../main.tsx";
 import { can } from "../roles.ts";
 import { finalEnvironmentStatuses } from "./environments.tsx";
+import { ShareTokens } from "./share-tokens.tsx";
 
 const liveRunStatuses = new Set(["pending", "building", "deploying", "testing"]);
 const REFRESH_MS = 3000;
@@ -27,7 +28,7 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
   const member = can(role, "member");
   return (
     <section>
-      <PageHeader title={<>PR #{env.pr_number}</>}>
+      <PageHeader title={<>PR #{env.pr_number}{env.pr_title && <span class="pr-title-heading">: {env.pr_title}</span>}</>}>
         {member && live && (
           <>
             <ActionButton label="Rebuild" busyLabel="Queueing…" onAction={async () => {
@@ -79,6 +80,10 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
           <dd title={dateTime(env.created_at)}>{ago(env.created_at)}</dd>
         </div>
         <div>
+          <dt>Last request</dt>
+          <dd title={dateTime(env.last_request_at)}>{env.last_request_at ? ago(env.last_request_at) : "none yet"}</dd>
+        </div>
+        <div>
           <dt>Last heartbeat</dt>
           <dd>{ago(env.last_heartbeat_at)}</dd>
         </div>
@@ -118,6 +123,7 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
         </ol>
       )}
       {runId && <RunDetail key={runId} runId={runId} listedStatus={runs.data?.data.find((r) => r.id === runId)?.status} role={role} />}
+      <ShareTokens environmentId={id} role={role} live={live} />
       {!live && (
         <p>
           <a href={`/t/${team}/environments`}>Back to the environments</a>
