@@ -135,6 +135,7 @@ export interface Run {
   status: string;
   result: string | null;
   error_message: string | null;
+  deploy_services: { name: string; status: string; health: string | null; port: number | null }[] | null;
   started_at: string | null;
   completed_at: string | null;
   duration_seconds: number | null;

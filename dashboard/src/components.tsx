@@ -23,6 +23,10 @@ const badgeKinds: Record<string, string> = {
   revoked: "off",
   expired: "off",
   active: "ok",
+  healthy: "ok",
+  starting: "busy",
+  unhealthy: "bad",
+  exited: "bad",
 };
 
 /** A status as a coloured label with its name written out (colour is never the only signal). */

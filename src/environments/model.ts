@@ -105,6 +105,10 @@ export const runSchema = z.object({
   status: z.string(),
   result: z.string().nullable(),
   error_message: z.string().nullable(),
+  deploy_services: z
+    .array(z.object({ name: z.string(), status: z.string(), health: z.string().nullable(), port: z.number().int().nullable() }))
+    .nullable()
+    .describe("each service's state as the preview agent reported it when the deploy settled (null before, or when it reported none)"),
   config: z.record(z.string(), z.unknown()).nullable().describe("the parsed stagely.yaml this run used"),
   started_at: timestamp.nullable(),
   completed_at: timestamp.nullable(),
@@ -122,6 +126,7 @@ export function toApiRun(row: typeof workflowRuns.$inferSelect): z.infer<typeof 
     status: row.status,
     result: row.result,
     error_message: row.errorMessage,
+    deploy_services: row.deployServices ?? null,
     config: row.config ?? null,
     started_at: iso(row.startedAt),
     completed_at: iso(row.completedAt),

@@ -32,6 +32,10 @@ describe("a pull request's preview, from open to close", () => {
     const [firstRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
     expect(firstRun).toMatchObject({ status: "completed", result: "success", trigger: "pr_opened", composeFile: COMPOSE });
     // The compose file's only service with a published port, and its container port.
+    expect((await call("GET", `/v1/runs/${firstRun!.id}`, { token: owner.token })).body.deploy_services).toEqual([
+      { name: "api", status: "running", health: "healthy", port: 3000 },
+      { name: "web", status: "running", health: "healthy", port: 3001 },
+    ]);
     expect(firstRun!.config).toMatchObject({ preview: { expose: { service: "web", port: 3000 }, routes: [] } });
     const jobs = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, firstRun!.id));
     expect(jobs.map((j) => `${j.name}:${j.status}`).sort()).toEqual(["api_amd64:completed", "web_amd64:completed"]);

@@ -165,10 +165,23 @@ function RunDetail({ runId, listedStatus, role }: { runId: string; listedStatus:
         {run.duration_seconds !== null ? ` · took ${duration(run.duration_seconds)}` : ""}
       </p>
       <h3>Deploy</h3>
+      {run.deploy_services && (
+        <ul class="services" aria-label="Services">
+          {run.deploy_services.map((service) => (
+            <li data-service={service.name}>
+              <code>{service.name}</code> <StatusBadge status={service.health ?? service.status} />
+              <span class="muted small">
+                {service.health ? service.status : ""}
+                {service.port !== null ? ` · port ${service.port}` : ""}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
       {run.error_message ? (
         <pre class="deploy-result text-bad">{run.error_message}</pre>
       ) : run.status === "completed" ? (
-        <p class="text-ok">Every service came up healthy.</p>
+        <p class="text-ok">{run.deploy_services ? "Every service came up healthy." : "Deployed."}</p>
       ) : (
         <p class="muted">{run.status === "deploying" ? "Deploying…" : "Not deployed yet."}</p>
       )}

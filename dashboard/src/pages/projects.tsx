@@ -62,7 +62,7 @@ function coveredRepositories(installations: Installation[]): string[] {
 }
 
 /** The link that installs the Stagely GitHub App for this team (asked for when shown: it is valid 30 minutes, for the caller only). */
-function InstallAppLink({ team, label }: { team: string; label: string }) {
+export function InstallAppLink({ team, label }: { team: string; label: string }) {
   const link = useResource<{ url: string }>(`/v1/teams/${team}/github/install-url`);
   if (link.error) return <ErrorNote error={link.error} />;
   if (!link.data) return <Loading what="the GitHub App link" />;

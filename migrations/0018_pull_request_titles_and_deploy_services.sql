@@ -1,0 +1,2 @@
+ALTER TABLE "pull_requests" ADD COLUMN "title" text;--> statement-breakpoint
+ALTER TABLE "workflow_runs" ADD COLUMN "deploy_services" jsonb;
