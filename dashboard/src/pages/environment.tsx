@@ -171,7 +171,7 @@ function RunDetail({ runId, listedStatus, role }: { runId: string; listedStatus:
             <li data-service={service.name}>
               <code>{service.name}</code> <StatusBadge status={service.health ?? service.status} />
               <span class="muted small">
-                {service.health ? service.status : ""}
+                {service.health ? ` ${service.status}` : ""}
                 {service.port !== null ? ` · port ${service.port}` : ""}
               </span>
             </li>

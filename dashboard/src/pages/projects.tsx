@@ -51,8 +51,8 @@ export function Projects({ team, role }: TeamPageProps) {
 }
 
 const previewAccessChoices = {
-  team: "Team only: visitors sign in with GitHub and must be members of this team (share tokens let others in)",
-  public: "Public: anyone with the link opens the previews",
+  team: "Team only (members, signed in with GitHub)",
+  public: "Public (anyone with the link)",
 } as const;
 
 /** The repositories the team's installations cover (not while suspended), by name: the ones a project may name. */
@@ -62,12 +62,12 @@ function coveredRepositories(installations: Installation[]): string[] {
 }
 
 /** The link that installs the Stagely GitHub App for this team (asked for when shown: it is valid 30 minutes, for the caller only). */
-export function InstallAppLink({ team, label }: { team: string; label: string }) {
+export function InstallAppLink({ team, label, primary }: { team: string; label: string; primary?: boolean }) {
   const link = useResource<{ url: string }>(`/v1/teams/${team}/github/install-url`);
   if (link.error) return <ErrorNote error={link.error} />;
   if (!link.data) return <Loading what="the GitHub App link" />;
   return (
-    <a class="button" href={link.data.url}>
+    <a class={primary ? "button primary" : "button"} href={link.data.url}>
       {label}
     </a>
   );
@@ -127,7 +127,7 @@ function ProjectFields({ project, providers, repositories }: { project?: Project
           ))}
         </select>
       </Field>
-      <Field label="Who may open previews">
+      <Field label="Who may open previews" hint="Share links open a team-only preview for someone outside the team.">
         <select name="preview_access">
           {(Object.keys(previewAccessChoices) as (keyof typeof previewAccessChoices)[]).map((mode) => (
             <option value={mode} selected={mode === (project?.preview_access ?? "team")}>
@@ -181,7 +181,7 @@ export function NewProject({ team, url }: TeamPageProps) {
             A project builds a GitHub repository that the Stagely GitHub App is installed on. No installation of this team covers a repository yet
             {installations.data.data.some((i) => i.suspended_at) ? " (a suspended installation builds nothing)" : ""}.
           </p>
-          <InstallAppLink team={team} label="Install the GitHub App" />
+          <InstallAppLink team={team} label="Install the GitHub App" primary />
         </div>
       ) : (
         <form class="stack-form" onSubmit={create.onSubmit}>

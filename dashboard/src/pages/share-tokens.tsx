@@ -94,7 +94,7 @@ export function ShareTokens({ environmentId, role, live }: { environmentId: stri
                   <tr data-share-token={token.id}>
                     <td>{token.name}</td>
                     <td>
-                      <code>{token.token_hint}…</code>
+                      <code>{token.token_hint}</code>
                     </td>
                     <td>
                       <StatusBadge status={state} />
