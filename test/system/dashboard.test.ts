@@ -433,6 +433,9 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
       environment: `/t/acme/environments/${ids.environment}`,
       secrets: `/t/acme/projects/${ids.project}?tab=secrets`,
       members: "/t/acme/members",
+      "team-settings": "/t/acme/settings",
+      "project-settings": `/t/acme/projects/${ids.project}?tab=settings`,
+      "new-project": "/t/acme/projects/new",
       "cloud-providers": "/t/acme/cloud-providers",
     };
     for (const [name, path] of Object.entries(pages)) {

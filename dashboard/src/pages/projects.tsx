@@ -64,7 +64,8 @@ function coveredRepositories(installations: Installation[]): string[] {
 /** The link that installs the Stagely GitHub App for this team (asked for when shown: it is valid 30 minutes, for the caller only). */
 export function InstallAppLink({ team, label, primary }: { team: string; label: string; primary?: boolean }) {
   const link = useResource<{ url: string }>(`/v1/teams/${team}/github/install-url`);
-  if (link.error) return <ErrorNote error={link.error} />;
+  // Next to a working form, a server without a GitHub App (local development) is a remark, not an alert.
+  if (link.error) return primary ? <ErrorNote error={link.error} /> : <span class="muted">{link.error.message}</span>;
   if (!link.data) return <Loading what="the GitHub App link" />;
   return (
     <a class={primary ? "button primary" : "button"} href={link.data.url}>
