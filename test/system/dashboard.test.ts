@@ -397,7 +397,7 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await page.reload();
     await eventually(() => forLogin.locator(".badge").textContent()).toBe("accepted");
     await eventually(() => page.getByText("invitee@example.test").count()).toBe(1);
-  }, 60_000);
+  }, 120_000);
 
   it("shows the audit log with filters, and manages API tokens (each shown once)", async () => {
     await page.goto(`${stack.apiUrl}/t/acme/audit`);
