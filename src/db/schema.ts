@@ -526,8 +526,9 @@ export const pullRequests = pgTable(
     state: text("state", { enum: ["open", "closed"] }).notNull(),
     headSha: text("head_sha").notNull(),
     headRef: text("head_ref").notNull(),
-    /** GitHub's title as of the latest applied event (null for rows recorded before titles were kept). */
+    /** GitHub's title (null for rows recorded before titles were kept), and the event time it is from. */
     title: text("title"),
+    titleAt: tz("title_at"),
     isFork: boolean("is_fork").notNull().default(false),
     lastEventAt: tz("last_event_at").notNull(),
     createdAt: createdAt(),

@@ -9,7 +9,8 @@ import { defineRoute } from "../lib/route.ts";
 import { verifyWebhookSignature } from "../pipeline/github-app.ts";
 import type { PullRequestMessage } from "../pipeline/messages.ts";
 
-const handledActions = new Set(["opened", "reopened", "synchronize", "closed"]);
+/** `edited` only updates the title the dashboard shows. */
+const handledActions = new Set(["opened", "reopened", "synchronize", "closed", "edited"]);
 
 const pullRequestPayload = z.object({
   action: z.string(),

@@ -57,6 +57,10 @@ describe("a pull request's preview, from open to close", () => {
     expect(updated.id).toBe(ready.id);
     expect(updated.vmId).toBe(firstVm);
     expect((await call("GET", `/v1/environments/${ready.id}`, { token: owner.token })).body.pr_title).toBe("Add the cart, with taxes");
+    // A renamed pull request (GitHub's "edited") changes the title and nothing else.
+    expect((await event("edited", sha(2), "2026-11-26T10:07:00Z", "Cart and taxes")).status).toBe(202);
+    await eventually("the new title", async () => (await call("GET", `/v1/environments/${ready.id}`, { token: owner.token })).body.pr_title === "Cart and taxes");
+    expect(await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id))).toHaveLength(2);
     const runs = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
     expect(runs.map((r) => `${r.trigger}:${r.status}`).sort()).toEqual(["pr_opened:completed", "pr_synchronized:completed"]);
     expect(await commentsOf(repo, 7)).toHaveLength(1);
