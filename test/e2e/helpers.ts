@@ -42,7 +42,10 @@ async function fakeGitHub(path: string, body?: unknown) {
  * A team with a project on the local cloud, its repository covered by the team's installation of the fake GitHub App,
  * with stagely.yaml and docker-compose.yml at each commit.
  */
-export async function previewProject(commits: string[], options: { yaml?: string; compose?: string; quota?: { environments?: number; builds?: number } } = {}) {
+export async function previewProject(
+  commits: string[],
+  options: { yaml?: string; compose?: string; quota?: { environments?: number; builds?: number }; /** registry mode (builder VMs push there) */ registry?: string } = {},
+) {
   const owner = await seedUser();
   const team = await seedTeam([{ user: owner, role: "owner" }]);
   if (options.quota) {
@@ -59,7 +62,7 @@ export async function previewProject(commits: string[], options: { yaml?: string
   const installation = await seedInstallation(team.id, [repo]);
   const project = await call("POST", `/v1/teams/${team.slug}/projects`, {
     token: owner.token,
-    body: { name: "Shop", repo_url: repo, cloud_provider_id: provider.body.id },
+    body: { name: "Shop", repo_url: repo, cloud_provider_id: provider.body.id, ...(options.registry ? { config: { registry: options.registry } } : {}) },
   });
   if (project.status !== 201) throw new Error(`project not created: ${project.text}`);
   for (const commit of commits) {

@@ -1,21 +1,19 @@
-import { and, desc, eq, sql } from "drizzle-orm";
-import { agentRelease } from "../../agents/agent-release.ts";
-import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
+import { eq, sql } from "drizzle-orm";
+import { agentStub } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
 import { loadProjectMasker } from "../../agents/masking.ts";
 import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { associatedData } from "../../db/encrypted-columns.ts";
-import { agentConnections, buildJobs, environments, secrets } from "../../db/schema.ts";
+import { buildJobs, secrets } from "../../db/schema.ts";
 import { bytesToBase64 } from "../../lib/crypto.ts";
-import { renderCloudInit } from "../../providers/cloud-init.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import { providerFromRow } from "../../providers/factory.ts";
 import type { PipelineContext } from "../context.ts";
-import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
+import { scheduleTeam } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
 import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { exposureOf, publishPreviewHostsWhere } from "../../preview/snapshot.ts";
+import { ensurePreviewVm } from "../preview-vm.ts";
 import { settleDeploy } from "../transitions.ts";
 
 /**
@@ -35,14 +33,12 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   const compose = run.composeFile;
   if (compose === null) return fail("the run has no compose file recorded (it was planned by an older Stagely); rebuild the environment");
 
-  let agentId = await previewAgentOf(ctx, environment.id);
-  if (!environment.vmId || environment.vmStatus === "terminated") {
-    try {
-      agentId = await createPreviewVm(ctx, loaded);
-    } catch (error) {
-      if (isProviderError(error) && !error.retryable) return fail(`could not create the preview VM: ${error.message}`);
-      throw error;
-    }
+  let agentId: string | null;
+  try {
+    agentId = await ensurePreviewVm(ctx, environment, provider);
+  } catch (error) {
+    if (isProviderError(error) && !error.retryable) return fail(`could not create the preview VM: ${error.message}`);
+    throw error;
   }
   if (!agentId) return fail("the preview VM has no agent");
 
@@ -71,49 +67,6 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
     if (isCommandTooLarge(error)) return fail(`the deploy cannot be sent to the preview VM: ${error.message}`);
     throw error;
   }
-}
-
-async function previewAgentOf(ctx: PipelineContext, environmentId: string): Promise<string | null> {
-  const [agent] = await ctx.db
-    .select({ agentId: agentConnections.agentId })
-    .from(agentConnections)
-    .where(and(eq(agentConnections.environmentId, environmentId), eq(agentConnections.role, "preview")))
-    .orderBy(desc(agentConnections.createdAt))
-    .limit(1);
-  return agent?.agentId ?? null;
-}
-
-async function createPreviewVm(ctx: PipelineContext, loaded: NonNullable<Awaited<ReturnType<typeof loadRun>>>): Promise<string> {
-  const { environment, provider } = loaded;
-  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
-  const cloud = await providerFromRow(provider!, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
-  const instance = await cloud.createInstance({
-    size: environment.size,
-    architecture: "amd64",
-    region: environment.region,
-    userData: renderCloudInit({
-      agentId,
-      token,
-      coreUrl: ctx.config.PUBLIC_URL,
-      role: "preview",
-      environmentId: environment.id,
-      architecture: "amd64",
-      agentSha256: (await agentRelease(ctx.env)).sha256,
-    }),
-    tags: { agent_id: agentId, environment_id: environment.id },
-    idempotencyKey: agentId,
-  });
-  const [recorded] = await ctx.db
-    .update(environments)
-    .set({ vmId: instance.id, vmIp: instance.publicIp, vmStatus: instance.state === "running" ? "running" : "provisioning" })
-    .where(and(eq(environments.id, environment.id), eq(environments.status, "deploying")))
-    .returning({ id: environments.id });
-  if (!recorded) {
-    // The environment ended while its VM was being made.
-    await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider!.id, region: environment.region }]);
-    await retireAgents(ctx, [agentId], "the environment ended");
-  }
-  return agentId;
 }
 
 /**
