@@ -4,17 +4,14 @@ import { PREVIEW_ARCHITECTURE } from "./preview-vm.ts";
 import { buildJobsOf, type BuildJobSpec, type BuildSpec, type StagelyConfig } from "./stagely-yaml.ts";
 
 /**
- * Where a project's images go. Default mode (no registry): every build runs on the environment's preview VM, for
- * that VM's platform, and the deploy uses the local images. Registry mode: a builder VM per build × platform pushes
- * to the project's registry and the preview pulls by digest (multi-platform builds need this mode).
+ * Where a project's images go. Default mode (no registry in the project's settings): every build runs on the
+ * environment's preview VM, for that VM's platform, and the deploy uses the local images. Registry mode: a builder VM
+ * per build × platform pushes to the project's registry and the preview pulls by digest (multi-platform builds need
+ * this mode). See src/registries/.
  */
-export function projectRegistry(project: { config: Record<string, unknown> }): string | null {
-  return typeof project.config.registry === "string" && project.config.registry !== "" ? project.config.registry : null;
-}
-
 /** The build jobs a run makes: all of them in registry mode; in default mode one per build, for the preview's platform. */
-export function jobsForMode(config: StagelyConfig, registry: string | null): BuildJobSpec[] {
-  if (registry) return buildJobsOf(config);
+export function jobsForMode(config: StagelyConfig, registryMode: boolean): BuildJobSpec[] {
+  if (registryMode) return buildJobsOf(config);
   return config.builds.map((build) => build.jobs.find((job) => job.architecture === PREVIEW_ARCHITECTURE) ?? build.jobs[0]!);
 }
 

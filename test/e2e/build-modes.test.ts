@@ -66,7 +66,11 @@ describe("where a run builds its images", () => {
     const ready = await openAndWaitReady(repo, projectId, installationId, 4);
     const jobs = await jobsOf(ready.id);
     expect(jobs.map((j) => `${j.name}:${j.status}`).sort()).toEqual(["web_amd64:completed", "web_arm64:completed"]);
-    for (const job of jobs) expect(job.vmId).toBeTruthy();
+    for (const job of jobs) {
+      expect(job.vmId).toBeTruthy();
+      // Pushed to the project's registry, by digest.
+      expect(job.artifactUrl).toMatch(/^registry\.example\.test\/.+@sha256:[0-9a-f]{64}$/);
+    }
     const builders = await db.select().from(agentConnections).where(inArray(agentConnections.buildJobId, jobs.map((j) => j.id)));
     expect(builders.map((b) => b.role)).toEqual(["builder", "builder"]);
     const lines = await db.select().from(buildLogs).where(and(eq(buildLogs.buildJobId, jobs[0]!.id), eq(buildLogs.seq, 0)));

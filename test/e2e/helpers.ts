@@ -62,9 +62,16 @@ export async function previewProject(
   const installation = await seedInstallation(team.id, [repo]);
   const project = await call("POST", `/v1/teams/${team.slug}/projects`, {
     token: owner.token,
-    body: { name: "Shop", repo_url: repo, cloud_provider_id: provider.body.id, ...(options.registry ? { config: { registry: options.registry } } : {}) },
+    body: { name: "Shop", repo_url: repo, cloud_provider_id: provider.body.id },
   });
   if (project.status !== 201) throw new Error(`project not created: ${project.text}`);
+  if (options.registry) {
+    const registry = await call("PUT", `/v1/projects/${project.body.id}/registry`, {
+      token: owner.token,
+      body: { kind: "generic", address: options.registry, username: "stagely", password: "registry-password-0123" },
+    });
+    if (registry.status !== 200) throw new Error(`registry not set: ${registry.text}`);
+  }
   for (const commit of commits) {
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: options.yaml ?? STAGELY_YAML });
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: options.compose ?? COMPOSE });

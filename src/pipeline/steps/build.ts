@@ -16,7 +16,8 @@ import type { StagelyConfig } from "../stagely-yaml.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { settleBuildJob } from "../transitions.ts";
 import { ensurePreviewVm } from "../preview-vm.ts";
-import { noteInJobLog, projectRegistry, skippedPlatformsNote } from "../build-mode.ts";
+import { noteInJobLog, skippedPlatformsNote } from "../build-mode.ts";
+import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 
 /**
  * `build_job.provision`: a builder VM for a job that holds a build slot. The agent's BUILD command is queued in its
@@ -39,7 +40,19 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
 
   const spec = (run.config as StagelyConfig | null)?.builds.flatMap((b) => b.jobs).find((j) => j.name === job.name);
   const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
-  const registry = projectRegistry(project);
+  const registry = await loadRegistry(ctx.db, project.id);
+  let login: Awaited<ReturnType<typeof registryLogin>> | null = null;
+  if (registry) {
+    try {
+      login = await registryLogin(ctx, registry, provider);
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) {
+        await failJob(ctx, jobId, `could not log in to the project's ${registry.kind} registry: ${error.message}`);
+        return;
+      }
+      throw error;
+    }
+  }
   const arch = job.architecture === "arm64" ? "arm64" : "amd64";
   const image = `${repoOf(project.repoUrl)}/${build}:${run.commitHash.slice(0, 12)}-${arch}`.toLowerCase();
   const command = {
@@ -56,15 +69,16 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       context_path: job.contextPath,
       dockerfile: job.dockerfilePath,
       // Default mode: a local tag on the preview VM; registry mode: where the builder pushes it.
-      target_image: registry ? `${registry}/${image}`.toLowerCase() : image,
+      target_image: login ? `${login.address}/${image}`.toLowerCase() : image,
       platform: `linux/${arch}`,
       build_args: spec?.build_args ?? {},
       cache_from: spec?.cache_from ?? [],
       timeout_seconds: spec?.timeout_seconds,
     },
+    registry_auth: login?.auth ?? null,
   };
 
-  if (!registry) {
+  if (!login) {
     // Default mode: no registry, so the image is built where it runs, on the environment's preview VM (its layer
     // cache warm from earlier pushes), and the artifact is the local image id the deploy uses.
     let agentId: string | null;

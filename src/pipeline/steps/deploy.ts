@@ -14,6 +14,7 @@ import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { exposureOf, publishPreviewHostsWhere } from "../../preview/snapshot.ts";
 import { ensurePreviewVm } from "../preview-vm.ts";
+import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 import { settleDeploy } from "../transitions.ts";
 
 /**
@@ -48,6 +49,17 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
     const service = job.name.replace(/_(amd64|arm64|multi)$/, "");
     if (job.artifactUrl && !images[service]) images[service] = job.artifactUrl;
   }
+  // Registry mode: the images are digests in the project's registry, pulled with fresh credentials.
+  const registry = Object.values(images).some((image) => !image.startsWith("sha256:")) ? await loadRegistry(ctx.db, project.id) : null;
+  let registryAuth = null;
+  if (registry) {
+    try {
+      registryAuth = (await registryLogin(ctx, registry, provider)).auth;
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) return fail(`could not log in to the project's ${registry.kind} registry: ${error.message}`);
+      throw error;
+    }
+  }
   const config = run.config as StagelyConfig | null;
   const { envSecrets, files } = environment.isFork ? { envSecrets: [], files: [] } : await deploySecrets(ctx, project.id, Object.keys(images));
   try {
@@ -59,6 +71,7 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
       secrets: envSecrets,
       files,
       lifecycle: { on_start: config?.preview.lifecycle.on_start ?? [] },
+      registry_auth: registryAuth,
       // v1.1: what the preview URL reaches (stagely.yaml preview.expose / preview.routes, when the run's config has them).
       preview: exposureOf((run.config as { preview?: unknown } | null)?.preview),
     });
@@ -86,7 +99,8 @@ async function deploySecrets(ctx: PipelineContext, projectId: string, services: 
   }
   const files = opened
     .filter((s) => s.row.secretType === "file")
-    .map((s) => ({ path: s.row.filePath!, content_base64: bytesToBase64(new TextEncoder().encode(s.value)), mode: s.row.filePermissions ?? "0600" }));
+    // The API takes a relative path (no "..", no empty segment); the agent mounts at an absolute container path.
+    .map((s) => ({ path: s.row.filePath!.startsWith("/") ? s.row.filePath! : `/${s.row.filePath!}`, content_base64: bytesToBase64(new TextEncoder().encode(s.value)), mode: s.row.filePermissions ?? "0600" }));
   return { envSecrets, files };
 }
 
