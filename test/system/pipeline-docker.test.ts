@@ -18,7 +18,7 @@ import { defaultTestBackend } from "../../scripts/local-db/index.ts";
 import { GITHUB_WEBHOOK_SECRET } from "../fakes/github.ts";
 import { pullRequestPayload } from "../github-payloads.ts";
 import { installApp } from "../installations.ts";
-import { BASE_IMAGE, docker, ensureBaseImage, removeTestImages, requireDocker } from "./docker-fixtures.ts";
+import { BASE_IMAGE, docker, ensureBaseImage, removeTestImages, requireDocker, startRegistry, type TestRegistry } from "./docker-fixtures.ts";
 
 // The product end to end on a real Docker engine: a pull request's webhook → Core (wrangler dev) → the local cloud
 // boots a "VM" that runs the real agent (agent/src/main.ts, restarted like systemd would) → the image is built from a
@@ -34,6 +34,7 @@ const prefix = `stg_e${run}_`;
 
 let stack: Stack;
 let git: Awaited<ReturnType<typeof startGitServer>>;
+let registry: TestRegistry;
 const gitRoot = mkdtempSync(join(tmpdir(), "stagely-e2e-repos-"));
 const vmRoot = mkdtempSync(join(tmpdir(), "stagely-e2e-vms-"));
 /** Every VM's agent process, by agent id. */
@@ -54,7 +55,7 @@ preview:
 `;
 
 /** Two services: web (built from the repository, with a healthcheck and the hook) and store (the base image as is). */
-function appFiles(marker: string, options: { dockerfileRun?: string[]; healthcheck?: string } = {}) {
+function appFiles(marker: string, options: { dockerfileRun?: string[]; healthcheck?: string; yaml?: string } = {}) {
   const dockerfile = [
     `FROM ${BASE_IMAGE}`,
     'RUN echo "preparing the base layer"',
@@ -80,7 +81,7 @@ function appFiles(marker: string, options: { dockerfileRun?: string[]; healthche
     "    stop_grace_period: 1s",
     "",
   ].join("\n");
-  return { "stagely.yaml": STAGELY_YAML, "docker-compose.yml": compose, "web/Dockerfile": dockerfile, "web/www/index.html": `${marker}\n` };
+  return { "stagely.yaml": options.yaml ?? STAGELY_YAML, "docker-compose.yml": compose, "web/Dockerfile": dockerfile, "web/www/index.html": `${marker}\n` };
 }
 
 /** A commit in the git repository the agents clone, and the same files in the fake GitHub's contents API Core reads. */
@@ -100,7 +101,7 @@ async function api(method: string, path: string, body?: unknown): Promise<any> {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 async function pullRequest(action: string, number: number, sha: string, branch: string): Promise<void> {
@@ -176,7 +177,7 @@ async function rowsHolding(needle: string): Promise<string[]> {
 describe.skipIf(!hasDocker)("a pull request's preview on a real Docker engine", () => {
   beforeAll(async () => {
     ensureBaseImage();
-    git = await startGitServer({ root: gitRoot, authorize: (token) => token !== null });
+    [git, registry] = await Promise.all([startGitServer({ root: gitRoot, authorize: (token) => token !== null }), startRegistry()]);
     stack = await startStack({
       backend: defaultTestBackend(),
       log: () => {},
@@ -223,7 +224,7 @@ describe.skipIf(!hasDocker)("a pull request's preview on a real Docker engine", 
   afterAll(async () => {
     await Promise.all([...vms.values()].map((vm) => vm.stop()));
     await removeComposeProjects((project) => project.startsWith(prefix));
-    await Promise.all([stack?.stop(), git?.stop()]);
+    await Promise.all([stack?.stop(), git?.stop(), registry?.stop()]);
     removeTestImages(`web-${run}`);
     rmSync(gitRoot, { recursive: true, force: true });
     rmSync(vmRoot, { recursive: true, force: true });
@@ -299,6 +300,39 @@ describe.skipIf(!hasDocker)("a pull request's preview on a real Docker engine", 
     expect(deployRun!.errorMessage).toMatch(/web: \S+ \(unhealthy\)/);
     // The container's own last output travels with the failure.
     expect(deployRun!.errorMessage).toContain("web container up");
+  });
+
+  it("registry mode: a builder VM pushes by digest to the registry (with auth), the preview pulls by digest", { timeout: 180_000 }, async () => {
+    const yaml = STAGELY_YAML.replace("platforms: [linux/amd64, linux/arm64]", "platform: linux/amd64");
+    const pushed = await commit("registry", appFiles(`registry mode ${run}`, { yaml }));
+    await api("PUT", `/v1/projects/${projectId}/registry`, { kind: "generic", address: `${registry.address}/stagely-e2e`, username: registry.username, password: registry.password });
+    try {
+      await pullRequest("opened", 5, pushed, "registry");
+      const ready = await settled(5, pushed);
+      const [registryRun] = await runsOf(ready.id);
+      expect({ status: ready.status, error: registryRun!.errorMessage }).toEqual({ status: "ready", error: null });
+      const { job, lines } = await jobLog(registryRun!.id);
+      // Built and pushed by a builder of its own, not the preview.
+      expect(job.vmId).toBeTruthy();
+      const builder = (await stack.db.select().from(agentConnections).where(eq(agentConnections.buildJobId, job.id)))[0]!;
+      expect(builder.role).toBe("builder");
+      const artifact = job.artifactUrl!;
+      expect(artifact).toMatch(new RegExp(`^${registry.address.replace(/[.]/g, "\\.")}/stagely-e2e/e2e/web-${run}/web@sha256:[0-9a-f]{64}$`));
+      expect(lines.join("\n")).not.toContain(registry.password);
+      // The registry has that manifest (asked with the registry's own auth), and the preview runs exactly that digest.
+      const [name, digest] = artifact.slice(registry.address.length + 1).split("@") as [string, string];
+      const manifest = await fetch(`http://${registry.address}/v2/${name}/manifests/${digest}`, {
+        headers: { Authorization: `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString("base64")}`, Accept: "application/vnd.docker.distribution.manifest.v2+json" },
+      });
+      expect(manifest.status).toBe(200);
+      const preview = await previewAgent(ready.id);
+      const web = docker("ps", "-q", "--filter", `label=com.docker.compose.project=${composeProject(preview.agentId, ready.id)}`, "--filter", "label=com.docker.compose.service=web");
+      expect(docker("inspect", "--format", "{{.Config.Image}}", web)).toBe(artifact);
+      expect((await visit(ready.subdomainHash)).text).toBe(`registry mode ${run}\n`);
+      expect(await rowsHolding(registry.password)).toEqual([]);
+    } finally {
+      await api("DELETE", `/v1/projects/${projectId}/registry`);
+    }
   });
 
   it("an agent killed mid-build is restarted, reconnects and fails the job cleanly: nothing stuck, no container left", { timeout: 240_000 }, async () => {
