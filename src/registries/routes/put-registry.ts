@@ -9,6 +9,20 @@ import { defineRoute } from "../../lib/route.ts";
 import { projectParams } from "../../projects/model.ts";
 import { registryInput, registrySchema, toApiRegistry } from "../model.ts";
 
+/** A project_registries row as the raw SQL statement returns it. */
+type RawRegistry = {
+  project_id: string;
+  kind: (typeof projectRegistries.$inferSelect)["kind"];
+  address: string | null;
+  username: string | null;
+  encrypted_password: string | null;
+  region: string | null;
+  registry_name: string | null;
+  updated_by: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
 export const putRegistry = defineRoute({
   method: "put",
   path: "/v1/projects/:id/registry",
@@ -41,18 +55,31 @@ export const putRegistry = defineRoute({
         { action: "project.registry_set", resourceType: "project", resourceId: params.id, metadata: { kind: body.kind } },
         { from: sql`FROM ${projects} WHERE ${project}`, teamId: sql`${projects.teamId}`, projectId: sql`${projects.id}` },
       ),
-      db.execute<{ project_id: string }>(sql`
+      db.execute<RawRegistry>(sql`
         INSERT INTO ${projectRegistries} (project_id, kind, address, username, encrypted_password, region, registry_name, updated_by)
         SELECT ${projects.id}, ${values.kind}, ${values.address}, ${values.username}, ${values.encryptedPassword}, ${values.region}, ${values.registryName}, ${values.updatedBy}
           FROM ${projects} WHERE ${project}
         ON CONFLICT (project_id) DO UPDATE SET kind = EXCLUDED.kind, address = EXCLUDED.address, username = EXCLUDED.username,
           encrypted_password = EXCLUDED.encrypted_password, region = EXCLUDED.region, registry_name = EXCLUDED.registry_name, updated_by = EXCLUDED.updated_by
-        RETURNING project_id`),
+        RETURNING *`),
     ]);
     if (saved.rows.length === 0) {
       throw await explainMiss(db, auth, { what: "project", id: params.id, teamOf: sql`SELECT team_id FROM ${projects} WHERE id = ${params.id}`, minRole: "admin" });
     }
-    const [row] = await db.select().from(projectRegistries).where(eq(projectRegistries.projectId, params.id));
-    return c.json(toApiRegistry(row!));
+    const row = saved.rows[0]!;
+    return c.json(
+      toApiRegistry({
+        projectId: row.project_id,
+        kind: row.kind,
+        address: row.address,
+        username: row.username,
+        encryptedPassword: row.encrypted_password,
+        region: row.region,
+        registryName: row.registry_name,
+        updatedBy: row.updated_by,
+        createdAt: new Date(row.created_at),
+        updatedAt: new Date(row.updated_at),
+      }),
+    );
   },
 });
