@@ -20,9 +20,10 @@ import { noteInJobLog, skippedPlatformsNote } from "../build-mode.ts";
 import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 
 /**
- * `build_job.provision`: a builder VM for a job that holds a build slot. The agent's BUILD command is queued in its
- * Durable Object first, so it is waiting when the VM's agent dials in. Cloud errors that retrying cannot fix fail
- * the job; others throw, and the queue retries with backoff.
+ * `build_job.provision`: a job that holds a build slot gets its machine. Default mode (no registry): the BUILD goes
+ * to the environment's preview VM, created now if it has none. Registry mode: a builder VM of its own, whose BUILD is
+ * queued in its agent's Durable Object first, so it is waiting when the agent dials in. Cloud errors that retrying
+ * cannot fix fail the job; others throw, and the queue retries with backoff.
  */
 export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<void> {
   const loaded = await loadJob(ctx.db, jobId);
