@@ -8,6 +8,7 @@ import { defineRoute } from "../../lib/route.ts";
 import { memberParams, memberSchema, toApiMember } from "../model.ts";
 import { assertCanGrant, explainMemberChange, lockTeam, memberChangeAllowed } from "../owner-rules.ts";
 import { memberColumns } from "./list-members.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 
 export const updateMember = defineRoute({
   method: "patch",
@@ -41,6 +42,7 @@ export const updateMember = defineRoute({
         .where(and(eq(teamMembers.teamId, caller.teamId), eq(teamMembers.userId, params.user))),
     ]);
     if (updated.length === 0 || !member) throw await explainMemberChange(db, caller, params.user);
+    forgetCachedAuth();
     return c.json(toApiMember(member));
   },
 });
