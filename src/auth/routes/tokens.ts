@@ -1,5 +1,5 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert, auditInsertWhere } from "../../audit/record.ts";
 import { apiTokens } from "../../db/schema.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { databaseErrorOf } from "../../db/client.ts";
