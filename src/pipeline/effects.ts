@@ -3,7 +3,7 @@ import { agentStub } from "../agents/issue-token.ts";
 import { agentConnections } from "../db/schema.ts";
 import { publishPreviewHosts } from "../preview/snapshot.ts";
 import type { PipelineContext } from "./context.ts";
-import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
+import { admitAndClaim } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
 import { handleProvisionBuild } from "./steps/build.ts";
 
@@ -77,8 +77,8 @@ export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[]
 
 /** Admits waiting environments and hands free build slots to queued jobs of the team, provisioning their builders. */
 export async function scheduleTeam(ctx: PipelineContext, teamId: string): Promise<void> {
-  await publishPreviewHosts(ctx.env, ctx.db, await admitEnvironments(ctx.db, teamId), ctx.logger);
-  const claimed = await claimBuildSlots(ctx.db, teamId);
+  const { admitted, claimed } = await admitAndClaim(ctx.db, teamId);
+  await publishPreviewHosts(ctx.env, ctx.db, admitted, ctx.logger);
   const provision = (jobId: string) => ({ type: "build_job.provision" as const, job_id: jobId });
   await ctx.send(claimed.map(provision), { delaySeconds: PROVISION_FALLBACK_SECONDS });
   const failed: string[] = [];

@@ -38,12 +38,12 @@ describe("webhook → builder in one queue hop", () => {
     expect(jobs.length).toBeGreaterThan(0);
     // Every builder VM exists once this one message is handled: no build_job.provision hop was needed.
     for (const job of jobs) expect(job).toMatchObject({ status: "provisioning", vmId: expect.any(String), agentId: expect.any(String) });
-    const vms = await runningVms(providerId);
-    expect(vms.length).toBe(jobs.length);
+    const vms = await runningVms(providerId, { environment_id: environment!.id });
+    expect(vms.map((vm) => vm.id).sort()).toEqual(jobs.map((j) => j.vmId).sort());
 
     // The fallback message, delivered later, finds each VM recorded and changes nothing.
     for (const job of jobs) expect((await deliver({ type: "build_job.provision", job_id: job.id })).explicitAcks).toEqual(["m0"]);
-    expect((await runningVms(providerId)).length).toBe(jobs.length);
+    expect((await runningVms(providerId, { environment_id: environment!.id })).length).toBe(jobs.length);
     const after = await db.select().from(buildJobs).where(inArray(buildJobs.id, jobs.map((j) => j.id)));
     expect(after.map((j) => [j.id, j.vmId, j.agentId]).sort()).toEqual(jobs.map((j) => [j.id, j.vmId, j.agentId]).sort());
   });
