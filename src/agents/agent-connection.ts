@@ -211,6 +211,11 @@ export class AgentConnection extends DurableObject<Env> {
     });
   }
 
+  /** Whether a BUILD or DEPLOY for this job was ever given to this agent (so sending it again would be a replay). */
+  hasJob(jobId: string): boolean {
+    return this.jobs.get(jobId) !== undefined;
+  }
+
   /** Asks a connected agent to report the state of its jobs. False when it is not connected. */
   async requestStatus(): Promise<boolean> {
     const ws = this.helloedSocket();

@@ -5,6 +5,9 @@ import { describe, expect, it } from "vitest";
 import { buildJobs, environments, workflowRuns } from "../../src/db/schema.ts";
 import worker from "../../src/index.ts";
 import { db } from "../db.ts";
+import type { AgentConfig } from "../../src/providers/cloud-init.ts";
+import { connect, hello } from "../agents/helpers.ts";
+import { fakeUrl } from "../fakes/urls.ts";
 import { previewProject, runningVms, sha } from "./helpers.ts";
 
 /** Hands one batch to the consumer, as the queue would, and waits for it to be handled. */
@@ -15,10 +18,8 @@ async function deliver(body: unknown) {
   return getQueueResult(batch, ctx);
 }
 
-describe("webhook → builder in one queue hop", () => {
-  it("provisions a pull request's builders in the message that planned the run; the delayed fallback then does nothing", async () => {
-    const { repo, projectId, providerId, installationId } = await previewProject([sha(3)]);
-    const result = await deliver({
+function pullRequestOpened(repo: string, installationId: number) {
+  return {
       type: "github.pull_request",
       delivery_id: crypto.randomUUID(),
       installation_id: installationId,
@@ -30,8 +31,13 @@ describe("webhook → builder in one queue hop", () => {
       is_fork: false,
       updated_at: new Date().toISOString(),
       sender: "octocat",
-    });
-    expect(result.explicitAcks).toEqual(["m0"]);
+  };
+}
+
+describe("webhook → BUILD in one queue hop", () => {
+  it("registry mode: provisions a pull request's builders in the message that planned the run; the delayed fallback then does nothing", async () => {
+    const { repo, projectId, providerId, installationId } = await previewProject([sha(3)], { registry: "registry.example.test" });
+    expect((await deliver(pullRequestOpened(repo, installationId))).explicitAcks).toEqual(["m0"]);
     const [environment] = await db.select().from(environments).where(eq(environments.projectId, projectId));
     const runs = await db.select({ id: workflowRuns.id }).from(workflowRuns).where(eq(workflowRuns.environmentId, environment!.id));
     const jobs = await db.select().from(buildJobs).where(inArray(buildJobs.workflowRunId, runs.map((r) => r.id)));
@@ -46,5 +52,27 @@ describe("webhook → builder in one queue hop", () => {
     expect((await runningVms(providerId, { environment_id: environment!.id })).length).toBe(jobs.length);
     const after = await db.select().from(buildJobs).where(inArray(buildJobs.id, jobs.map((j) => j.id)));
     expect(after.map((j) => [j.id, j.vmId, j.agentId]).sort()).toEqual(jobs.map((j) => [j.id, j.vmId, j.agentId]).sort());
+  });
+
+  it("default mode: creates the preview VM and queues every BUILD at its agent in that message; the fallback sends no BUILD twice", async () => {
+    const { repo, projectId, providerId, installationId } = await previewProject([sha(3)]);
+    expect((await deliver(pullRequestOpened(repo, installationId))).explicitAcks).toEqual(["m0"]);
+    const [environment] = await db.select().from(environments).where(eq(environments.projectId, projectId));
+    expect(environment!.vmId).toEqual(expect.any(String));
+    const runs = await db.select({ id: workflowRuns.id }).from(workflowRuns).where(eq(workflowRuns.environmentId, environment!.id));
+    const jobs = await db.select().from(buildJobs).where(inArray(buildJobs.workflowRunId, runs.map((r) => r.id)));
+    expect(jobs.length).toBeGreaterThan(1);
+    for (const job of jobs) expect((await deliver({ type: "build_job.provision", job_id: job.id })).explicitAcks).toEqual(["m0"]);
+    expect((await runningVms(providerId, { environment_id: environment!.id })).map((vm) => vm.id)).toEqual([environment!.vmId]);
+
+    // The preview VM's agent dials in and finds one BUILD per job, each job once.
+    const { started } = (await (await fetch(`${fakeUrl("local-cloud")}/_fake/agents`)).json()) as { started: AgentConfig[] };
+    const config = started.find((c) => c.role === "preview" && c.environment_id === environment!.id)!;
+    const agent = await connect(config.token);
+    agent.send(hello(config.agent_id, "1.1.0"));
+    for (const _ of jobs) await agent.next("BUILD");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    agent.close();
+    expect(agent.all("BUILD").map((m) => m.job_id).sort()).toEqual(jobs.map((j) => j.id).sort());
   });
 });

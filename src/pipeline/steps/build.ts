@@ -33,12 +33,6 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     await failJob(ctx, jobId, "the job's cloud provider was removed");
     return;
   }
-  const cloneToken = await mintCloneToken(ctx, project);
-  if (!cloneToken.ok) {
-    await failJob(ctx, jobId, `could not get a token to clone the repository: ${cloneToken.reason}`);
-    return;
-  }
-
   const spec = (run.config as StagelyConfig | null)?.builds.flatMap((b) => b.jobs).find((j) => j.name === job.name);
   const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
   const registry = await loadRegistry(ctx.db, project.id);
@@ -53,6 +47,32 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       }
       throw error;
     }
+  }
+  // Default mode: no registry, so the image is built where it runs, on the environment's preview VM (its layer
+  // cache warm from earlier pushes), and the artifact is the local image id the deploy uses. The VM comes first so a
+  // job retried while another creates it mints no clone token it cannot use.
+  let previewAgentId: string | null = null;
+  if (!login) {
+    try {
+      previewAgentId = await ensurePreviewVm(ctx, environment, provider);
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) {
+        await failJob(ctx, jobId, `could not create the preview VM: ${error.message}`);
+        return;
+      }
+      throw error;
+    }
+    if (!previewAgentId) {
+      await failJob(ctx, jobId, "the environment ended before its build could start");
+      return;
+    }
+    // The delayed fallback of a job whose BUILD already reached the preview agent: nothing to do.
+    if (await agentStub(ctx.env, previewAgentId).hasJob(jobId)) return;
+  }
+  const cloneToken = await mintCloneToken(ctx, project);
+  if (!cloneToken.ok) {
+    await failJob(ctx, jobId, `could not get a token to clone the repository: ${cloneToken.reason}`);
+    return;
   }
   const arch = job.architecture === "arm64" ? "arm64" : "amd64";
   const image = `${repoOf(project.repoUrl)}/${build}:${run.commitHash.slice(0, 12)}-${arch}`.toLowerCase();
@@ -79,28 +99,12 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     registry_auth: login?.auth ?? null,
   };
 
-  if (!login) {
-    // Default mode: no registry, so the image is built where it runs, on the environment's preview VM (its layer
-    // cache warm from earlier pushes), and the artifact is the local image id the deploy uses.
-    let agentId: string | null;
-    try {
-      agentId = await ensurePreviewVm(ctx, environment, provider);
-    } catch (error) {
-      if (isProviderError(error) && !error.retryable) {
-        await failJob(ctx, jobId, `could not create the preview VM: ${error.message}`);
-        return;
-      }
-      throw error;
-    }
-    if (!agentId) {
-      await failJob(ctx, jobId, "the environment ended before its build could start");
-      return;
-    }
+  if (previewAgentId) {
     const buildSpec = (run.config as StagelyConfig | null)?.builds.find((b) => b.name === build);
     const note = buildSpec && spec ? skippedPlatformsNote(buildSpec, spec) : null;
     if (note) await noteInJobLog(ctx.db, jobId, note);
     try {
-      await agentStub(ctx.env, agentId).sendCommand(command);
+      await agentStub(ctx.env, previewAgentId).sendCommand(command);
     } catch (error) {
       if (!isCommandTooLarge(error)) throw error;
       await failJob(ctx, jobId, `the build cannot be sent to the preview VM: ${error.message}`);
