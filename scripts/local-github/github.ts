@@ -62,7 +62,8 @@ const execFileAsync = promisify(execFile);
  *   POST   /_fake/repos/{o}/{r}/issues/{n}/comments {body, user?: {login, type}}  a comment by someone else
  *   DELETE /_fake/repos/{o}/{r}/issues/comments/{id}
  *   POST   /_fake/repos/{o}/{r}/import {path, branch}     fetches a branch of a local git repository into the served one
- *   POST   /_fake/repos/{o}/{r}/pulls {head, title?, sender?}  opens (or reopens) the pull request of branch `head`
+ *   GET    /_fake/repos/{o}/{r}/pulls                     → every pull request
+ *   POST   /_fake/repos/{o}/{r}/pulls {head, number?, title?, sender?}  opens (or reopens) the pull request of branch `head`
  *          at its current commit → {number, head_sha, state, html_url, delivery}   (webhook pull_request.opened)
  *   POST   /_fake/repos/{o}/{r}/pulls/{n}/synchronize {sender?}  its branch moved (webhook pull_request.synchronize)
  *   POST   /_fake/repos/{o}/{r}/pulls/{n}/close {sender?}        (webhook pull_request.closed)
@@ -420,8 +421,13 @@ function createAppApi(options: LocalGitHubOptions) {
       }
       return reply(200, { branch: body.branch, head_sha: await resolveCommit(target, `refs/heads/${body.branch}`) });
     }
+    if (method === "GET" && rest === "pulls") return reply(200, repo.pulls.map((p) => pullJson(repo, p, base)));
     if (method === "POST" && rest === "pulls") {
       if (!isObject(body) || typeof body.head !== "string") return reply(400, { message: "a pull request needs head (a branch)" });
+      const number = body.number === undefined ? undefined : Number(body.number);
+      if (number !== undefined && (!Number.isInteger(number) || number < 1 || repo.pulls.some((p) => p.number === number && p.headRef !== body.head))) {
+        return reply(422, { message: `number: ${String(body.number)} is not a whole number above 0, or another branch's pull request has it` });
+      }
       const headSha = dir ? await resolveCommit(dir, `refs/heads/${body.head}`) : null;
       if (!headSha) return validationFailed("Validation Failed", [{ resource: "PullRequest", field: "head", code: "invalid", message: `branch ${body.head} does not exist` }]);
       const existing = repo.pulls.find((p) => p.headRef === body.head);
@@ -433,7 +439,7 @@ function createAppApi(options: LocalGitHubOptions) {
         return pullRequestEvent(repo, existing, "reopened", body, base);
       }
       const pull: PullRecord = {
-        number: Math.max(0, ...repo.pulls.map((p) => p.number), ...repo.comments.map((c) => c.issue)) + 1,
+        number: number ?? Math.max(0, ...repo.pulls.map((p) => p.number), ...repo.comments.map((c) => c.issue)) + 1,
         title: typeof body.title === "string" && body.title ? body.title : body.head,
         headRef: body.head,
         headSha,

@@ -35,7 +35,8 @@ export const getJobLogs = defineRoute({
     cursor: z.coerce.number().int().min(0).default(0).describe("return lines after this seq"),
     limit: z.coerce.number().int().min(1).max(1000).default(500),
   }),
-  response: z.object({ lines: z.array(logLine), next_cursor: z.string().nullable() }),
+  // The shape of every list (README "Pagination"), with a seq for a cursor.
+  response: z.object({ data: z.array(logLine), next_cursor: z.string().nullable() }),
   async handler(c, { params, query }) {
     const db = dbOf(c);
     await jobInTeam(db, c.get("auth"), params.id, "viewer");

@@ -45,7 +45,8 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     type: "BUILD" as const,
     job_id: jobId,
     context: {
-      repo_url: `${project.repoUrl}.git`,
+      // The GitHub this server talks to (a GitHub Enterprise host, or the local GitHub of npm run dev) serves the clone.
+      repo_url: `${ctx.config.GITHUB_WEB_URL}/${repoOf(project.repoUrl)}.git`,
       commit_hash: run.commitHash,
       branch: environment.branchName,
       clone_token: cloneToken.token,
