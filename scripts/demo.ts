@@ -166,7 +166,7 @@ async function pullRequestAction(control: (method: string, path: string, body?: 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function environmentOf(api: (method: string, path: string) => Promise<any>, projectId: string, prNumber: number): Promise<any | undefined> {
-  const page = await api("GET", `/v1/projects/${projectId}/environments?limit=100`);
+  const page = await api("GET", `/v1/projects/${projectId}/environments?status=all&limit=100`);
   return (page.data as { pr_number: number; created_at: string }[]).filter((e) => e.pr_number === prNumber).sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
 }
 

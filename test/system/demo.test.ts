@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { previewRequest } from "../../scripts/lib/local-preview.ts";
 import { defaultTestBackend } from "../../scripts/local-db/index.ts";
 
 // `npm run dev` and `npm run demo` exactly as a new user runs them (two terminals), on the agent simulator: a port
@@ -89,9 +90,13 @@ describe("npm run dev, then npm run demo", () => {
 
     // The preview answers through the API's port (Node does not resolve *.localhost: the name goes in Host).
     const url = new URL(ready![1]!);
-    const shared = await fetch(`http://127.0.0.1:${port}${url.pathname}${url.search}`, { headers: { Host: url.host }, redirect: "manual" });
-    const cookie = shared.headers.get("set-cookie")!.split(";")[0]!;
-    const page = await fetch(`http://127.0.0.1:${port}/`, { headers: { Host: url.host, Cookie: cookie } });
+    const apiUrl = `http://127.0.0.1:${port}`;
+    const shared = await previewRequest(apiUrl, url.host, `${url.pathname}${url.search}`);
+    shared.body.resume();
+    expect(shared.status).toBe(302);
+    const cookie = String(shared.headers["set-cookie"]).split(";")[0]!;
+    const page = await previewRequest(apiUrl, url.host, "/", { headers: { Cookie: cookie } });
+    page.body.resume();
     expect(page.status).toBe(200);
 
     // What GitHub would show: the deployment with its link, and the bot's comment.
@@ -138,7 +143,7 @@ describe("npm run dev, then npm run demo", () => {
       data: { action: string; actor: string | null; metadata: Record<string, unknown> }[];
     };
     const started = audit.data.filter((row) => row.action === "environment.run_started" && row.metadata.pr_number === 7);
-    expect(started.map((row) => [row.metadata.trigger, row.metadata.github_sender])).toEqual(
+    expect(started.map((row) => [row.metadata.trigger, row.metadata.sender])).toEqual(
       expect.arrayContaining([["pr_opened", "developer"], ["pr_synchronized", "developer"]]),
     );
   }, 300_000);
