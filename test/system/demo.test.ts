@@ -1,44 +1,19 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { execFile } from "node:child_process";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { previewRequest } from "../../scripts/lib/local-preview.ts";
-import { defaultTestBackend } from "../../scripts/local-db/index.ts";
+import { startDevSession, type DevSession } from "./dev-session.ts";
 
 // `npm run dev` and `npm run demo` exactly as a new user runs them (two terminals), on the agent simulator: a port
 // of the test's own (everything else derives from PORT), a data folder and .dev.vars of its own.
 
 const root = join(import.meta.dirname, "..", "..");
-const home = mkdtempSync(join(tmpdir(), "stagely-demo-"));
-const env = { ...process.env, STAGELY_DEV_DIR: join(home, "dev"), STAGELY_DEV_VARS: join(home, "dev.vars"), STAGELY_DEV_DB: defaultTestBackend(), STAGELY_DEV_AGENTS: "simulator" };
+let session: DevSession;
 let port = 0;
-let dev: ChildProcess;
+let home = "";
 let devOutput = "";
-
-/** A base port whose next four are free too (npm run dev uses PORT to PORT+4). */
-async function freePortRange(): Promise<number> {
-  const free = (p: number) =>
-    new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once("error", () => resolve(false));
-      probe.listen(p, "127.0.0.1", () => probe.close(() => resolve(true)));
-    });
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const all = await Promise.all([0, 1, 2, 3, 4].map((i) => free(base + i)));
-    if (all.every(Boolean)) return base;
-  }
-}
-
-function demo(...args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile("npm", ["run", "--silent", "demo", "--", ...args], { cwd: root, env, timeout: 240_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
-    });
-  });
-}
+const demo = (...args: string[]) => session.demo(...args);
 
 const git = (cwd: string, ...args: string[]) =>
   new Promise<string>((resolve, reject) =>
@@ -48,25 +23,12 @@ const git = (cwd: string, ...args: string[]) =>
   );
 
 beforeAll(async () => {
-  port = await freePortRange();
-  dev = spawn("npm", ["run", "dev"], { cwd: root, env: { ...env, PORT: String(port) }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  dev.stdout!.on("data", (chunk) => (devOutput += chunk));
-  dev.stderr!.on("data", (chunk) => (devOutput += chunk));
-  const deadline = Date.now() + 150_000;
-  while (!devOutput.includes("Ctrl-C stops everything.")) {
-    if (Date.now() > deadline || dev.exitCode !== null) throw new Error(`npm run dev did not start:\n${devOutput}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  session = await startDevSession("simulator");
+  ({ port, home } = session);
+  devOutput = session.output();
 }, 180_000);
 
-afterAll(async () => {
-  if (dev?.pid && dev.exitCode === null) {
-    const exited = new Promise((resolve) => dev.once("exit", resolve));
-    process.kill(-dev.pid, "SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-  }
-  rmSync(home, { recursive: true, force: true });
-}, 30_000);
+afterAll(() => session?.stop(), 30_000);
 
 describe("npm run dev, then npm run demo", () => {
   it("starts quietly on ports derived from PORT and prints what a user needs", () => {
