@@ -75,7 +75,7 @@ export const GITHUB_CLIENT_ID = "Iv1.stagelytest00001";
 export const GITHUB_CLIENT_SECRET = "fake-github-client-secret-0123456789";
 export const GITHUB_APP_ID = "424242";
 export const GITHUB_APP_SLUG = "stagely-test";
-/** A webhook secret tests may configure (GITHUB_WEBHOOK_SECRET); the fake itself sends no webhooks. */
+/** A webhook secret tests may configure (GITHUB_WEBHOOK_SECRET); npm run dev starts the local GitHub with a secret of its own. */
 export const GITHUB_WEBHOOK_SECRET = "fake-github-webhook-secret-0123456789";
 
 const DOCS = "https://docs.github.com/rest";
