@@ -55,7 +55,8 @@ if (!existsSync(varsPath)) {
 const devVars = readDevVars(varsPath);
 // npm run db:migrate and secrets:rotate read DATABASE_URL from .dev.vars: keep it pointing at this database.
 const localDatabaseUrl = `postgres://stagely:local@127.0.0.1:${ports!.database}/${database}`;
-if (!devVars.DATABASE_URL || (new URL(devVars.DATABASE_URL).hostname === "127.0.0.1" && devVars.DATABASE_URL !== localDatabaseUrl)) {
+const isLocal = (url: string) => !URL.canParse(url) || new URL(url).hostname === "127.0.0.1";
+if (!devVars.DATABASE_URL || (isLocal(devVars.DATABASE_URL) && devVars.DATABASE_URL !== localDatabaseUrl)) {
   writeDevVars({ ...devVars, DATABASE_URL: localDatabaseUrl }, varsPath);
   devVars.DATABASE_URL = localDatabaseUrl;
 }

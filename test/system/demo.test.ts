@@ -110,6 +110,20 @@ describe("npm run dev, then npm run demo", () => {
     );
   }, 300_000);
 
+  it("README's project example creates a project that can preview: on the dev team's local cloud", async () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const example = /-d '(\{"name": "Web"[^']*\})' http:\/\/127\.0\.0\.1:8787\/v1\/teams\/dev\/projects/.exec(readme);
+    expect(example, "README's curl example creating a project").not.toBeNull();
+    const token = readFileSync(join(home, "dev", "dev-token"), "utf8").trim();
+    const created = await fetch(`http://127.0.0.1:${port}/v1/teams/dev/projects`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: example![1],
+    });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ repo_url: "https://github.com/acme/web", cloud_provider_id: "cp_localcloud000001" });
+  });
+
   it("says what is wrong when the repository is not one", async () => {
     const { code, output } = await demo("--repo", join(home, "nothing-here"));
     expect(code).toBe(1);
