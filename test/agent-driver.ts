@@ -1,4 +1,5 @@
 import { exports } from "cloudflare:workers";
+import { inProcessUpstream } from "./in-process-upstream.ts";
 import { startSimulatedAgent, type SimulatedAgent, type SimulatedAgentOptions } from "../scripts/agent-sim/agent.ts";
 import type { AgentConfig } from "../src/providers/cloud-init.ts";
 import { eq } from "drizzle-orm";
@@ -58,6 +59,8 @@ export class AgentDriver {
           speed: Number.POSITIVE_INFINITY,
           linesPerBuild: 20,
           log: () => {},
+          // Workerd cannot open ports: exposed services are the test app, called in-process.
+          resolveTarget: () => inProcessUpstream(),
           ...this.options,
           ...(decision === true ? {} : decision),
           openSocket: async (url, headers) => {

@@ -9,12 +9,14 @@ export function pullRequestPayload(input: {
   /** The head repository (a fork's), or null when the fork was deleted; default: the base repository. */
   headRepo?: string | null;
   installationId?: number;
+  title?: string;
 }) {
   return {
     action: input.action,
     number: input.number,
     pull_request: {
       number: input.number,
+      title: input.title ?? `Change ${input.number}`,
       state: input.action === "closed" ? "closed" : "open",
       updated_at: input.updatedAt ?? new Date().toISOString(),
       head: { sha: input.sha, ref: input.ref ?? "feature", repo: input.headRepo === null ? null : { full_name: input.headRepo ?? input.repo } },

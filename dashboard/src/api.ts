@@ -40,7 +40,31 @@ export interface Member {
   joined_at: string;
 }
 
+export interface Invitation {
+  id: string;
+  team: { id: string; slug: string; name: string };
+  email: string | null;
+  github_login: string | null;
+  role: Role;
+  status: "pending" | "accepted" | "declined" | "revoked" | "expired";
+  invited_by: { id: string; name: string | null; github_login: string | null } | null;
+  expires_at: string;
+  answered_at: string | null;
+  created_at: string;
+}
+
+export interface Installation {
+  id: number;
+  account_login: string;
+  account_type: string;
+  repository_selection: "all" | "selected";
+  suspended_at: string | null;
+  repositories: { id: number; full_name: string }[];
+  created_at: string;
+}
+
 export const machineSizes = ["small", "medium", "large", "xlarge"] as const;
+export const previewAccessModes = ["team", "public"] as const;
 
 export interface Project {
   id: string;
@@ -53,6 +77,7 @@ export interface Project {
   is_active: boolean;
   fork_previews: boolean;
   preview_ttl_hours: number;
+  preview_access: (typeof previewAccessModes)[number];
   created_at: string;
 }
 
@@ -85,6 +110,7 @@ export interface Environment {
   id: string;
   project_id: string;
   pr_number: number;
+  pr_title: string | null;
   branch_name: string;
   commit_hash: string;
   status: string;
@@ -96,6 +122,7 @@ export interface Environment {
   is_fork: boolean;
   deployed_at: string | null;
   last_heartbeat_at: string | null;
+  last_request_at: string | null;
   terminated_at: string | null;
   created_at: string;
 }
@@ -108,6 +135,7 @@ export interface Run {
   status: string;
   result: string | null;
   error_message: string | null;
+  deploy_services: { name: string; status: string; health: string | null; port: number | null }[] | null;
   started_at: string | null;
   completed_at: string | null;
   duration_seconds: number | null;
@@ -123,6 +151,21 @@ export interface Job {
   exit_code: number | null;
   error_message: string | null;
   duration_seconds: number | null;
+}
+
+export interface ShareToken {
+  id: string;
+  name: string;
+  token_hint: string;
+  expires_at: string;
+  revoked_at: string | null;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface CreatedShareToken extends ShareToken {
+  token: string;
+  url: string;
 }
 
 export interface AuditEntry {

@@ -18,6 +18,15 @@ const badgeKinds: Record<string, string> = {
   terminated: "off",
   reaped: "off",
   cancelled: "off",
+  accepted: "ok",
+  declined: "off",
+  revoked: "off",
+  expired: "off",
+  active: "ok",
+  healthy: "ok",
+  starting: "busy",
+  unhealthy: "bad",
+  exited: "bad",
 };
 
 /** A status as a coloured label with its name written out (colour is never the only signal). */

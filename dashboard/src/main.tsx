@@ -1,12 +1,13 @@
 import type { Child } from "hono/jsx";
 import { render, useEffect, useRef, useState } from "hono/jsx/dom";
-import { api, SIGNED_OUT_EVENT, type Me, type Role } from "./api.ts";
+import { api, SIGNED_OUT_EVENT, type Invitation, type Me, type Page, type Role } from "./api.ts";
 import { ErrorNote, Loading } from "./components.tsx";
 import { useResource } from "./hooks.ts";
 import { AuditLog } from "./pages/audit.tsx";
 import { CloudProviders } from "./pages/cloud-providers.tsx";
 import { EnvironmentPage } from "./pages/environment.tsx";
 import { TeamEnvironments } from "./pages/environments.tsx";
+import { MyInvitations } from "./pages/invitations.tsx";
 import { Members } from "./pages/members.tsx";
 import { NewProject, ProjectPage, Projects } from "./pages/projects.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
@@ -61,6 +62,8 @@ function NotFound({ what }: { what: string }) {
 
 function Header({ me, team, section }: { me: Me; team?: string; section?: string }) {
   const role = me.teams.find((t) => t.slug === team)?.role;
+  // Invitations waiting for this user's answer: checked when the app loads and after answering one (that page reloads).
+  const waiting = useResource<Page<Invitation>>("/v1/invitations?limit=100").data?.data.length ?? 0;
   const signOut = async () => {
     await api("POST", "/v1/auth/logout").catch(() => undefined);
     location.assign("/sign-in");
@@ -89,6 +92,11 @@ function Header({ me, team, section }: { me: Me; team?: string; section?: string
           </select>
         </label>
         <div class="user">
+          {(waiting > 0 || section === "invitations") && (
+            <a href="/invitations" aria-current={section === "invitations" ? "page" : undefined}>
+              Invitations{waiting > 0 ? ` (${waiting})` : ""}
+            </a>
+          )}
           <a href="/tokens" aria-current={section === "tokens" ? "page" : undefined}>
             API tokens
           </a>
@@ -118,10 +126,13 @@ function Header({ me, team, section }: { me: Me; team?: string; section?: string
 function Shell({ me, url }: { me: Me; url: URL }) {
   const path = url.pathname.replace(/\/+$/, "") || "/";
   const firstTeam = me.teams[0]?.slug;
+  // GitHub's install page sends the browser back to /?github_installation=…&team=… (the installation callback).
+  const installedFor = url.searchParams.get("github_installation") ? me.teams.find((t) => t.slug === url.searchParams.get("team"))?.slug : undefined;
   useEffect(() => {
-    if (path === "/" || path === "/sign-in") navigate(firstTeam ? `/t/${firstTeam}/environments` : "/teams/new", { replace: true });
+    if (path === "/" && installedFor) navigate(`/t/${installedFor}/projects/new?github_installation=${encodeURIComponent(url.searchParams.get("github_installation")!)}`, { replace: true });
+    else if (path === "/" || path === "/sign-in") navigate(firstTeam ? `/t/${firstTeam}/environments` : "/teams/new", { replace: true });
     else if (/^\/t\/[^/]+$/.test(path)) navigate(`${path}/environments`, { replace: true });
-  }, [path, firstTeam]);
+  }, [path, firstTeam, installedFor]);
   // After an in-app navigation, keyboard and screen reader users continue at the new page's content.
   const shownPath = useRef(path);
   useEffect(() => {
@@ -136,6 +147,9 @@ function Shell({ me, url }: { me: Me; url: URL }) {
   if (path === "/tokens") {
     section = "tokens";
     content = <Tokens />;
+  } else if (path === "/invitations") {
+    section = "invitations";
+    content = <MyInvitations />;
   } else if (path === "/teams/new") {
     content = <NewTeam />;
   } else if (teamMatch) {

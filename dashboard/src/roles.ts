@@ -12,7 +12,7 @@ export function can(role: Role, minimum: Role): boolean {
 /** What each role adds to the one below it (README.md, "Roles per team"). */
 export const roleAbilities: Record<Role, string> = {
   viewer: "sees everything in the team except secret values (nobody can read those back)",
-  member: "also creates, rebuilds and deletes preview environments and cancels runs",
-  admin: "also manages projects, secrets, cloud providers, members (not owners) and team settings, and reads the audit log",
+  member: "also creates, rebuilds and deletes preview environments, cancels runs, and creates and revokes share links",
+  admin: "also manages projects, secrets, cloud providers, GitHub App installations, invitations and members (not owners) and team settings, and reads the audit log",
   owner: "also deletes the team and manages owners",
 };

@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { bytesToBase64, hexToBytes, Keyring } from "../lib/crypto.ts";
+import { parseConfig } from "../config.ts";
+import { bytesToBase64, hexToBytes, Keyring, keyringFromConfig } from "../lib/crypto.ts";
 import { newId } from "../lib/ids.ts";
 import { db } from "../../test/db.ts";
 import { associatedData } from "./encrypted-columns.ts";
@@ -100,5 +101,25 @@ describe("rotateEncryptedValues", () => {
     for (const row of await db.select().from(secrets).where(eq(secrets.projectId, projectId))) {
       expect(await refusing.decrypt(row.encryptedValue, associatedData.secret(row))).toMatch(/^value-/);
     }
+  });
+
+  it('once a run reports no legacy values left, ENCRYPTION_REFUSE_LEGACY = "true" in the settings reads every value and refuses the Go format', async () => {
+    const { projectId } = await seed(3);
+    expect(await rotateEncryptedValues(db, await Keyring.create(NEW, [OLD]))).toMatchObject({ failed: [], legacyRemaining: 0 });
+    const settings = (refuseLegacy: string) =>
+      parseConfig({
+        DATABASE_URL: "postgres://app:pa55word@ep-cool-1.eu-central-1.aws.neon.tech/stagely",
+        ENCRYPTION_KEY: NEW.hex,
+        ENCRYPTION_KEY_ID: NEW.id,
+        ENCRYPTION_OLD_KEYS: `${OLD.id}:${OLD.hex}`,
+        ENCRYPTION_REFUSE_LEGACY: refuseLegacy,
+      });
+    const refusing = await keyringFromConfig(settings("true"));
+    for (const row of await db.select().from(secrets).where(eq(secrets.projectId, projectId))) {
+      expect(await refusing.decrypt(row.encryptedValue, associatedData.secret(row))).toMatch(/^value-/);
+    }
+    const leftBehind = await goSeal(OLD.hex, "left-behind");
+    await expect(refusing.decrypt(leftBehind, "")).rejects.toMatchObject({ reason: "legacy_refused" });
+    expect(await (await keyringFromConfig(settings("false"))).decrypt(leftBehind, "")).toBe("left-behind");
   });
 });

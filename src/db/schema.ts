@@ -305,6 +305,13 @@ export const environments = pgTable(
   ],
 );
 
+export interface DeployedService {
+  name: string;
+  status: string;
+  health: string | null;
+  port: number | null;
+}
+
 export const workflowRuns = pgTable(
   "workflow_runs",
   {
@@ -322,6 +329,8 @@ export const workflowRuns = pgTable(
     durationSeconds: integer("duration_seconds"),
     result: text("result", { enum: runResults }),
     errorMessage: text("error_message"),
+    /** Each service's state as the agent last reported it when the deploy settled (masked); null when none was reported. */
+    deployServices: jsonb("deploy_services").$type<DeployedService[]>(),
     /** Makes the creation of a run idempotent: a redelivered webhook or queue message finds the run it made. */
     dedupeKey: text("dedupe_key"),
     createdAt: createdAt(),
@@ -518,6 +527,9 @@ export const pullRequests = pgTable(
     state: text("state", { enum: ["open", "closed"] }).notNull(),
     headSha: text("head_sha").notNull(),
     headRef: text("head_ref").notNull(),
+    /** GitHub's title (null for rows recorded before titles were kept), and the event time it is from. */
+    title: text("title"),
+    titleAt: tz("title_at"),
     isFork: boolean("is_fork").notNull().default(false),
     lastEventAt: tz("last_event_at").notNull(),
     createdAt: createdAt(),

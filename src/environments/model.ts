@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { environments, type buildJobs, type workflowRuns } from "../db/schema.ts";
+import { environments, pullRequests, type buildJobs, type workflowRuns } from "../db/schema.ts";
 import { idOf, iso, timestamp } from "../lib/schemas.ts";
 import { previewUrl } from "../pipeline/records.ts";
 
@@ -12,6 +12,7 @@ export const environmentSchema = z.object({
   id: z.string(),
   project_id: z.string(),
   pr_number: z.number().int(),
+  pr_title: z.string().nullable().describe("the pull request's title as of its latest webhook (null when GitHub never sent one, e.g. a preview created through the API)"),
   branch_name: z.string(),
   commit_hash: z.string(),
   status: z.string(),
@@ -30,15 +31,25 @@ export const environmentSchema = z.object({
   updated_at: timestamp,
 });
 
+/** The title of an environment's pull request, as a select field next to `environments` (no extra round trip). */
+export const prTitleOf = sql<string | null>`(SELECT ${pullRequests.title} FROM ${pullRequests}
+  WHERE ${pullRequests.projectId} = ${environments.projectId} AND ${pullRequests.prNumber} = ${environments.prNumber})`;
+
 /** Select this beside an environment row for its `error_message`: its latest run's reason, when it failed. */
 export const environmentFailure = sql<string | null>`CASE WHEN ${environments.status} = 'failed' THEN
   (SELECT error_message FROM workflow_runs WHERE environment_id = ${environments.id} ORDER BY created_at DESC, id DESC LIMIT 1) END`;
 
-export function toApiEnvironment(row: typeof environments.$inferSelect, previewDomain: string, failure: string | null): z.infer<typeof environmentSchema> {
+export function toApiEnvironment(
+  row: typeof environments.$inferSelect,
+  prTitle: string | null,
+  previewDomain: string,
+  failure: string | null,
+): z.infer<typeof environmentSchema> {
   return {
     id: row.id,
     project_id: row.projectId,
     pr_number: row.prNumber,
+    pr_title: prTitle,
     branch_name: row.branchName,
     commit_hash: row.commitHash,
     status: row.status,
@@ -105,6 +116,10 @@ export const runSchema = z.object({
   status: z.string(),
   result: z.string().nullable(),
   error_message: z.string().nullable(),
+  deploy_services: z
+    .array(z.object({ name: z.string(), status: z.string(), health: z.string().nullable(), port: z.number().int().nullable() }))
+    .nullable()
+    .describe("each service's state as the preview agent reported it when the deploy settled (null before, or when it reported none)"),
   config: z.record(z.string(), z.unknown()).nullable().describe("the parsed stagely.yaml this run used"),
   started_at: timestamp.nullable(),
   completed_at: timestamp.nullable(),
@@ -122,6 +137,7 @@ export function toApiRun(row: typeof workflowRuns.$inferSelect): z.infer<typeof 
     status: row.status,
     result: row.result,
     error_message: row.errorMessage,
+    deploy_services: row.deployServices ?? null,
     config: row.config ?? null,
     started_at: iso(row.startedAt),
     completed_at: iso(row.completedAt),

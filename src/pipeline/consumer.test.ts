@@ -3,7 +3,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "../../test/db.ts";
-import { seedCloudProvider, seedPipeline, seedProject, seedTeam, seedUser } from "../../test/harness.ts";
+import { seedCloudProvider, seedPipeline, seedProject, seedSecret, seedTeam, seedUser } from "../../test/harness.ts";
 import { buildJobs, environments, workflowRuns } from "../db/schema.ts";
 import worker from "../index.ts";
 
@@ -52,6 +52,29 @@ describe("the pipeline's queues", () => {
     expect(afterRun).toMatchObject({ status: "failed", errorMessage: "the run has no compose file recorded (it was planned by an older Stagely); rebuild the environment" });
     const [afterEnvironment] = await db.select().from(environments).where(eq(environments.id, environment.id));
     expect(afterEnvironment).toMatchObject({ status: "failed", vmId: null });
+  });
+
+  it("masks a failed deploy's report with the project's secrets as they are when it is handled, before storing it", async () => {
+    const team = await seedTeam([{ user: await seedUser(), role: "owner" }]);
+    const project = await seedProject(team.id);
+    const { environment, run } = await seedPipeline(project.id);
+    await db.batch([
+      db.update(environments).set({ status: "deploying" }).where(eq(environments.id, environment.id)),
+      db.update(workflowRuns).set({ status: "deploying" }).where(eq(workflowRuns.id, run.id)),
+    ]);
+    // Created after the agent's gateway masked and queued the report, so only the pipeline can mask it.
+    await seedSecret(project.id, "LATE_PASSWORD", "late-deploy-secret-9f3a");
+    const report = {
+      type: "environment.deploy_reported",
+      environment_id: environment.id,
+      job_id: run.id,
+      state: "failed",
+      services: [{ name: "api", status: "exited", health: "unhealthy" }],
+      last_lines: ["api | auth failed for late-deploy-secret-9f3a"],
+    };
+    expect((await deliver("stagely-jobs", [report])).explicitAcks).toEqual(["m0"]);
+    const [afterRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, run.id));
+    expect(afterRun).toMatchObject({ status: "failed", errorMessage: "the deploy failed: api: exited (unhealthy)\nLast lines of the deploy:\napi | auth failed for ***" });
   });
 
   it("retries a step that fails transiently, with backoff (a cloud that cannot be reached)", async () => {

@@ -12,10 +12,12 @@ export const pullRequestMessage = z.object({
   /** The App installation the webhook came through: only projects of the team that owns it are reached. */
   installation_id: z.number().int().positive(),
   repository: z.string(),
-  action: z.enum(["opened", "reopened", "synchronize", "closed"]),
+  action: z.enum(["opened", "reopened", "synchronize", "closed", "edited"]),
   pr_number: z.number().int().positive(),
   head_sha: z.string(),
   head_ref: z.string(),
+  /** Absent in messages queued before titles were carried. */
+  title: z.string().nullable().default(null),
   is_fork: z.boolean(),
   updated_at: z.string(),
   sender: z.string().nullable(),

@@ -10,6 +10,7 @@ export interface PullRequestEvent {
   prNumber: number;
   headSha: string;
   headRef: string;
+  title: string | null;
   isFork: boolean;
   /** GitHub's `pull_request.updated_at`: orders the events of one pull request. */
   updatedAt: string;
@@ -25,13 +26,34 @@ export function recordPullRequestEvent(db: Db, event: PullRequestEvent) {
   const at = new Date(event.updatedAt);
   return db
     .insert(pullRequests)
-    .values({ projectId: event.projectId, prNumber: event.prNumber, state, headSha: event.headSha, headRef: event.headRef, isFork: event.isFork, lastEventAt: at })
+    .values({ projectId: event.projectId, prNumber: event.prNumber, state, headSha: event.headSha, headRef: event.headRef, title: event.title, titleAt: event.title === null ? null : at, isFork: event.isFork, lastEventAt: at })
     .onConflictDoUpdate({
       target: [pullRequests.projectId, pullRequests.prNumber],
       // is_fork is sticky: a pull request's head repository never changes, so true is never taken back.
-      set: { state, headSha: event.headSha, headRef: event.headRef, isFork: sql`${pullRequests.isFork} OR ${event.isFork}`, lastEventAt: at },
+      set: { state, headSha: event.headSha, headRef: event.headRef, ...newerTitle(event.title, at), isFork: sql`${pullRequests.isFork} OR ${event.isFork}`, lastEventAt: at },
       setWhere: sql`${pullRequests.lastEventAt} < ${at.toISOString()}`,
     });
+}
+
+/** The title columns' new values: `title` only when it comes from a later event than the one the stored title is from. */
+function newerTitle(title: string | null, at: Date) {
+  const newer = sql`${title}::text IS NOT NULL AND (${pullRequests.titleAt} IS NULL OR ${pullRequests.titleAt} < ${at.toISOString()})`;
+  return {
+    title: sql`CASE WHEN ${newer} THEN ${title}::text ELSE ${pullRequests.title} END`,
+    titleAt: sql`CASE WHEN ${newer} THEN ${at.toISOString()}::timestamptz ELSE ${pullRequests.titleAt} END`,
+  };
+}
+
+/**
+ * An `edited` pull request (its title may have changed): only the title is recorded, and only over an older one. The
+ * event leaves the pull request's latest event alone, so a push it overtook is still built; a pull request Stagely
+ * never recorded stays unrecorded.
+ */
+export function recordPullRequestTitle(db: Db, edit: { projectId: string; prNumber: number; title: string | null; updatedAt: string }) {
+  return db
+    .update(pullRequests)
+    .set(newerTitle(edit.title, new Date(edit.updatedAt)))
+    .where(sql`${pullRequests.projectId} = ${edit.projectId} AND ${pullRequests.prNumber} = ${edit.prNumber}`);
 }
 
 /** True inside the batch when this event is the pull request's latest applied one. */

@@ -8,6 +8,7 @@ import { getConfig } from "../config.ts";
 import { newId } from "../lib/ids.ts";
 import { Logger } from "../lib/logger.ts";
 import { pipelineContext } from "./context.ts";
+import { runReaper } from "./reaper.ts";
 import { applyRetention, RETENTION_BATCH_ROWS } from "./retention.ts";
 
 const config = getConfig(env);
@@ -67,5 +68,12 @@ describe("retention (the reaper's step)", () => {
     expect(trips).toBe(3 + 1 + 1);
     const [left] = await db.select({ n: sql<number>`count(*)::int` }).from(auditLogs).where(sql`${auditLogs.id} LIKE 'aud_batch%'`);
     expect(left!.n).toBe(0);
+  });
+
+  it("runs with every reaper run", async () => {
+    const expired = await jobWithLogs(config.BUILD_LOG_RETENTION_DAYS + 1);
+    const report = await runReaper(await pipelineContext(env, new Logger("error")));
+    expect(report.purged.build_logs).toBeGreaterThanOrEqual(3);
+    expect(await logCount(expired)).toBe(0);
   });
 });

@@ -2,8 +2,8 @@ import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "../../test/db.ts";
 import { seedProject, seedTeam, seedUser } from "../../test/harness.ts";
-import { buildJobs, environments, teams, workflowRuns } from "../db/schema.ts";
-import { eventIsCurrent, recordPullRequestEvent, type PullRequestEvent } from "./pull-requests.ts";
+import { buildJobs, environments, pullRequests, teams, workflowRuns } from "../db/schema.ts";
+import { eventIsCurrent, recordPullRequestEvent, recordPullRequestTitle, type PullRequestEvent } from "./pull-requests.ts";
 import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
 import { startRun, type JobSpec, type RunPlan } from "./runs.ts";
 
@@ -23,7 +23,7 @@ async function setup(quota: { environments?: number; builds?: number } = {}) {
 }
 
 function event(projectId: string, action: PullRequestEvent["action"], sha: string, at: string, prNumber = 7): PullRequestEvent {
-  return { projectId, action, prNumber, headSha: sha, headRef: "feature", isFork: false, updatedAt: at };
+  return { projectId, action, prNumber, headSha: sha, headRef: "feature", title: "Add the cart", isFork: false, updatedAt: at };
 }
 
 function runFor(project: { id: string; cloudProviderId: string | null; defaultPreviewSize: "medium" }, e: PullRequestEvent, runPlan: RunPlan = plan) {
@@ -85,6 +85,27 @@ describe("startRun", () => {
     expect(current!.status).toBe("building");
     const [environment] = await db.select().from(environments).where(eq(environments.projectId, project.id));
     expect(environment!.commitHash).toBe("sha2");
+  });
+
+  it("keeps the title of the latest event: an edit renames, an older delivery never renames back, a push an edit overtook is still built", async () => {
+    const { project } = await setup();
+    const titleOf = async (prNumber = 7) => (await db.select().from(pullRequests).where(eq(pullRequests.projectId, project.id))).find((p) => p.prNumber === prNumber)?.title;
+    await runFor(project as never, { ...event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z"), title: "Add the cart" });
+    expect(await titleOf()).toBe("Add the cart");
+    await recordPullRequestTitle(db, { projectId: project.id, prNumber: 7, title: "Add the cart and taxes", updatedAt: "2026-11-26T10:10:00Z" });
+    expect(await titleOf()).toBe("Add the cart and taxes");
+    // A push from before the edit, delivered after it: built, without its older title.
+    const pushed = await runFor(project as never, { ...event(project.id, "synchronize", "sha2", "2026-11-26T10:05:00Z"), title: "Add the cart" });
+    const [pushedRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.id, pushed.run!.id));
+    expect(pushedRun).toMatchObject({ commitHash: "sha2", trigger: "pr_synchronized" });
+    expect(await titleOf()).toBe("Add the cart and taxes");
+    await recordPullRequestTitle(db, { projectId: project.id, prNumber: 7, title: "stale", updatedAt: "2026-11-26T10:07:00Z" });
+    expect(await titleOf()).toBe("Add the cart and taxes");
+    await recordPullRequestTitle(db, { projectId: project.id, prNumber: 7, title: "Add the cart and taxes", updatedAt: "2026-11-26T10:10:00Z" });
+    expect(await titleOf()).toBe("Add the cart and taxes");
+    // An edit of a pull request Stagely never recorded (a fork it does not build) records nothing.
+    await recordPullRequestTitle(db, { projectId: project.id, prNumber: 8, title: "Fork", updatedAt: "2026-11-26T10:10:00Z" });
+    expect(await titleOf(8)).toBeUndefined();
   });
 
   it("records a failed run with the message when stagely.yaml is missing or invalid", async () => {

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { agentConnections, buildJobs, environments, projects, workflowRuns } from "../db/schema.ts";
+import { agentConnections, buildJobs, environments, projects, workflowRuns, type DeployedService } from "../db/schema.ts";
 import type { SupersededJob } from "./runs.ts";
 
 /**
@@ -74,12 +74,19 @@ export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome 
 }
 
 /** The preview agent reported on a deploy: healthy makes the run completed and the environment ready. */
-export async function settleDeploy(db: Db, runId: string, healthy: boolean, error: string | null): Promise<{ changed: boolean }> {
+export async function settleDeploy(
+  db: Db,
+  runId: string,
+  healthy: boolean,
+  error: string | null,
+  services: DeployedService[] | null = null,
+): Promise<{ changed: boolean }> {
   const [run] = await db.batch([
     db.execute<{ id: string }>(sql`
       UPDATE ${workflowRuns}
          SET status = ${healthy ? "completed" : "failed"}, result = ${healthy ? "success" : "failure"}, completed_at = now(),
-             duration_seconds = extract(epoch FROM now() - coalesce(started_at, created_at))::int, error_message = ${error}
+             duration_seconds = extract(epoch FROM now() - coalesce(started_at, created_at))::int, error_message = ${error},
+             deploy_services = ${services === null ? null : JSON.stringify(services)}::jsonb
        WHERE id = ${runId} AND status = 'deploying'
       RETURNING id`),
     db.execute(sql`

@@ -9,13 +9,16 @@ import { defineRoute } from "../lib/route.ts";
 import { verifyWebhookSignature } from "../pipeline/github-app.ts";
 import type { PullRequestMessage } from "../pipeline/messages.ts";
 
-const handledActions = new Set(["opened", "reopened", "synchronize", "closed"]);
+/** `edited` only updates the title the dashboard shows. */
+const handledActions = new Set(["opened", "reopened", "synchronize", "closed", "edited"]);
 
 const pullRequestPayload = z.object({
   action: z.string(),
   number: z.number().int().positive(),
   pull_request: z.object({
     updated_at: z.string(),
+    // GitHub caps titles at 256 characters; anything longer is cut rather than refused, like a missing one.
+    title: z.string().optional().transform((t) => t?.slice(0, 256) ?? null),
     head: z.object({
       sha: z.string().regex(/^[0-9a-f]{40}$/),
       ref: z.string().min(1).max(255),
@@ -112,6 +115,7 @@ export const githubWebhook = defineRoute({
       pr_number: payload.number,
       head_sha: payload.pull_request.head.sha,
       head_ref: payload.pull_request.head.ref,
+      title: payload.pull_request.title,
       // Decided here, from GitHub's data only: the head lives in another repository (or one since deleted).
       is_fork: headRepository !== payload.repository.full_name.toLowerCase(),
       updated_at: payload.pull_request.updated_at,

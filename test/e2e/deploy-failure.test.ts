@@ -33,6 +33,12 @@ describe("a deploy that fails", () => {
     expect(run!.errorMessage).toContain("Last lines of the deploy:");
     expect(run!.errorMessage).toContain("Error: listen EADDRINUSE: *** :::3000");
     expect(run!.errorMessage).not.toContain("address already in use");
+    // Each service's state, for the dashboard: the one that exited, and the healthy one.
+    const detail = await call("GET", `/v1/runs/${run!.id}`, { token: project.owner.token });
+    expect(detail.body.deploy_services).toEqual([
+      { name: "api", status: "exited", health: "unhealthy", port: null },
+      { name: "web", status: "running", health: "healthy", port: null },
+    ]);
     const comments = await eventually("a failure comment", async () => {
       const found = await commentsOf(project.repo, 9);
       return found.some((c) => c.body.includes("The deploy failed")) ? found : undefined;

@@ -19,7 +19,7 @@ async function deployOf(preview: Record<string, unknown>) {
   const runId = newId("workflowRun");
   await db.batch([
     db.insert(environments).values({ id: environmentId, projectId, prNumber: 5, branchName: "f", commitHash: sha(1), subdomainHash: newSubdomainHash(), cloudProviderId: providerId, size: "small", region: "local", status: "deploying", vmId: "vm-existing", vmStatus: "running" }),
-    db.insert(workflowRuns).values({ id: runId, environmentId, trigger: "pr_opened", commitHash: sha(1), status: "deploying", config: { version: 2, builds: [], preview: { size: "small", lifecycle: { on_start: [] }, ...preview } } }),
+    db.insert(workflowRuns).values({ id: runId, environmentId, trigger: "pr_opened", commitHash: sha(1), status: "deploying", composeFile: "services:\n  web:\n    build: .\n", config: { version: 2, builds: [], preview: { size: "small", lifecycle: { on_start: [] }, ...preview } } }),
     db.insert(buildJobs).values({ id: newId("buildJob"), workflowRunId: runId, name: "web_amd64", architecture: "amd64", contextPath: ".", dockerfilePath: "Dockerfile", status: "completed", artifactUrl: "registry.local/web@sha256:1" }),
   ]);
   const { agentId, token } = await issueAgentToken(env, db, { role: "preview", environmentId });

@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import type { TunnelTarget, Upstream } from "../../agent/src/tunnel/tunnel.ts";
+import { inProcessUpstream } from "../in-process-upstream.ts";
 import { issueAgentToken, agentStub } from "../../src/agents/issue-token.ts";
 import { environments, workflowRuns } from "../../src/db/schema.ts";
 import { newId, newSubdomainHash } from "../../src/lib/ids.ts";
@@ -8,30 +9,10 @@ import { Logger } from "../../src/lib/logger.ts";
 import { publishPreviewHosts } from "../../src/preview/snapshot.ts";
 import { previewTunnelStub } from "../../src/preview/stubs.ts";
 import { startSimulatedAgent, type SimulatedAgent } from "../../scripts/agent-sim/agent.ts";
-import { testApp, type TestApp } from "../../scripts/agent-sim/test-app.ts";
 import { db } from "../db.ts";
 import { seedProject, seedTeam, seedUser, type SeededTeam, type SeededUser } from "../harness.ts";
 
 export const EXPOSURE = { expose: { service: "web", port: 3000 }, routes: [{ name: "api", service: "api", port: 8080 }] };
-
-/** The test app called in-process (workerd tests cannot open ports): what `resolveTarget` returns inside workerd. */
-export function inProcessUpstream(app: TestApp = testApp): Upstream {
-  return {
-    async request({ method, path, headers, body, signal }) {
-      const response = await app.fetch(new Request(`http://app${path}`, { method, headers, body, signal }));
-      return { status: response.status, headers: [...response.headers], body: response.body };
-    },
-    async webSocket({ protocols }) {
-      const pair = new WebSocketPair();
-      const [client, server] = [pair[0], pair[1]];
-      server.accept();
-      server.binaryType = "arraybuffer";
-      const protocol = app.webSocket(server, protocols);
-      client.accept();
-      return { socket: client, protocol };
-    },
-  };
-}
 
 /** Opens an agent's socket through the Worker (as AgentDriver does). */
 export async function openThroughWorker(url: string, headers: Record<string, string>): Promise<WebSocket> {

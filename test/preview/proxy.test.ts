@@ -11,7 +11,8 @@ import { patternByte, testApp } from "../../scripts/agent-sim/test-app.ts";
 import { connect, heartbeat, hello, logLines } from "../agents/helpers.ts";
 import { db } from "../db.ts";
 import { seedProject, seedTeam, seedUser } from "../harness.ts";
-import { EXPOSURE, inProcessUpstream, openThroughWorker, servePreview, visit, waitFor, type ServedPreview } from "./helpers.ts";
+import { inProcessUpstream } from "../in-process-upstream.ts";
+import { EXPOSURE, openThroughWorker, servePreview, visit, waitFor, type ServedPreview } from "./helpers.ts";
 
 // Visitors' traffic through the real Worker, the preview host and tunnel Durable Objects, and the agent's tunnel
 // client (the simulator's), to the simulator's test app: what the app receives and what the visitor gets back.

@@ -25,6 +25,7 @@ import { ARTIFACTS, browserAvailable, launchChromium, screenshot } from "./brows
 const REPO = "acme/shop";
 const COMMIT = "5".repeat(40);
 const PR = 7;
+const PR_TITLE = "Add the cart";
 const SECRET_VALUE = `pw-${randomUUID()}`;
 const STAGELY_YAML = "version: 2\nbuilds:\n  web:\n    context: .\n    platform: linux/amd64\npreview:\n  size: small\n";
 const COMPOSE = "services:\n  web: {image: web, ports: [\"80:3000\"]}\n";
@@ -75,6 +76,7 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     stack = await startStack({
       backend: defaultTestBackend(),
       log: () => {},
+      vars: { GITHUB_APP_SLUG: "stagely-test" },
       // Builds slow enough (about 10 s of log) that the page sees lines arrive.
       cloud: { startAgent: (agent) => startSimulatedAgent({ coreUrl: agent.core_url, token: agent.token, agentId: agent.agent_id, speed: 0.25, linesPerBuild: 120, log: () => {} }) },
     });
@@ -110,8 +112,21 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await page.waitForURL("**/t/acme/environments");
     await eventually(() => page.getByText("No live preview environments").count()).toBe(1);
     ids.team = (await stack.db.select().from(teams).where(eq(teams.slug, "acme")))[0]!.id;
-    // The team installs the GitHub App on its repository (the install flow itself is tested in src/installations).
-    ids.installation = (await installApp(stack.db, stack.githubUrl!, ids.team, [REPO])).id;
+
+    // No installation yet: a new project starts with GitHub's install page, through a link made for this team.
+    await navLink(page, "Projects").click();
+    await page.getByRole("link", { name: "New project" }).click();
+    const install = page.getByRole("link", { name: "Install the GitHub App" });
+    await eventually(() => install.count()).toBe(1);
+    expect(await install.getAttribute("href")).toMatch(new RegExp(`^${stack.githubUrl}/apps/stagely-test/installations/new\\?state=.+`));
+    await screenshot(page, "new-project-install-app");
+    // The team installs the GitHub App on its repository (the install flow itself is tested in src/installations);
+    // GitHub's callback then sends the browser back to the dashboard, which continues with the new project.
+    ids.installation = (await installApp(stack.db, stack.githubUrl!, ids.team, [REPO, "acme/docs"])).id;
+    await page.goto(`${stack.apiUrl}/?github_installation=${ids.installation}&team=acme`);
+    await page.waitForURL((url) => url.pathname === "/t/acme/projects/new" && url.searchParams.get("github_installation") === String(ids.installation));
+    await eventually(() => page.getByText("The GitHub App is installed").count()).toBe(1);
+    await eventually(() => page.locator('select[name="repo_url"] option').allTextContents()).toEqual(["Choose a repository", "acme/docs", REPO]);
   }, 60_000);
 
   it("adds and validates a cloud provider, and creates a project on it", async () => {
@@ -129,12 +144,26 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await navLink(page, "Projects").click();
     await page.getByRole("link", { name: "New project" }).click();
     await page.locator('input[name="name"]').fill("Shop");
-    await page.locator('input[name="repo_url"]').fill(REPO);
+    await page.locator('select[name="repo_url"]').selectOption(REPO);
     await page.locator('select[name="cloud_provider_id"]').selectOption({ label: "local (local, local)" });
+    expect(await page.locator('select[name="preview_access"]').inputValue()).toBe("team");
+    await screenshot(page, "new-project");
     await buttons(page, "Create project").click();
     await page.waitForURL(/\/t\/acme\/projects\/prj_/);
     ids.project = /prj_[a-z0-9]+/.exec(page.url())![0];
     await eventually(() => page.getByRole("heading", { name: "Shop" }).count()).toBe(1);
+    await eventually(() => page.getByText("previews team only").count()).toBe(1);
+
+    // Settings: previews become public, and back (the API has both; the page shows what it answered).
+    await page.getByRole("navigation", { name: "Project" }).getByRole("link", { name: "Settings" }).click();
+    await page.locator('select[name="preview_access"]').selectOption("public");
+    await buttons(page, "Save settings").click();
+    await eventually(() => page.getByText("previews public").count()).toBe(1);
+    await eventually(() => page.getByRole("status").filter({ hasText: /^Saved at/ }).count()).toBe(1);
+    await screenshot(page, "project-settings");
+    await page.locator('select[name="preview_access"]').selectOption("team");
+    await buttons(page, "Save settings").click();
+    await eventually(() => page.getByText("previews team only").count()).toBe(1);
   }, 60_000);
 
   it("sets a secret whose value never reaches the page again, not in the DOM nor in any response", async () => {
@@ -164,7 +193,7 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
   it("shows a pull request's preview building with its log lines arriving live, until it is ready", async () => {
     await fake(`/_fake/repos/${REPO}/files`, { ref: COMMIT, path: "stagely.yaml", content: STAGELY_YAML });
     await fake(`/_fake/repos/${REPO}/files`, { ref: COMMIT, path: "docker-compose.yml", content: COMPOSE });
-    const body = JSON.stringify(pullRequestPayload({ action: "opened", repo: REPO, number: PR, sha: COMMIT, ref: "feature/cart", installationId: ids.installation }));
+    const body = JSON.stringify(pullRequestPayload({ action: "opened", repo: REPO, number: PR, sha: COMMIT, ref: "feature/cart", installationId: ids.installation, title: PR_TITLE }));
     const webhook = await fetch(`${stack.apiUrl}/v1/webhooks/github`, {
       method: "POST",
       body,
@@ -180,8 +209,10 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await navLink(page, "Environments").click();
     const link = page.getByRole("link", { name: `PR #${PR}` });
     await eventually(() => link.count(), 20_000).toBe(1);
+    expect(await page.locator("tr", { has: link }).locator(".pr-title").textContent()).toBe(PR_TITLE);
     await link.click();
     await page.waitForURL(/\/environments\/env_/);
+    await eventually(() => page.getByRole("heading", { name: `PR #${PR}: ${PR_TITLE}` }).count()).toBe(1);
     ids.environment = /env_[a-z0-9]+/.exec(page.url())![0];
 
     const lineCount = async () => Number((await page.getByTestId("log-line-count").textContent().catch(() => "0")) ?? 0);
@@ -204,6 +235,8 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     expect(shift).toBeLessThan(0.01);
     expect(await lineCount()).toBe(120);
     await eventually(() => page.getByRole("link", { name: /^https:\/\/[a-z0-9]{16}\./ }).count()).toBe(1);
+    // The deploy's result per service, as the preview agent reported it.
+    await eventually(() => page.locator('[data-service="web"] .badge').textContent()).toBe("healthy");
 
     await page.getByRole("searchbox", { name: "Search the log" }).fill("npm warn");
     await eventually(() => page.locator(".log-count").textContent()).toMatch(/^1 of \d+$/);
@@ -212,8 +245,32 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
 
     await navLink(page, "Environments").click();
     await eventually(() => page.locator(`tr[data-environment="${ids.environment}"] .badge`).textContent()).toBe("ready");
+    expect(await page.locator("th").allTextContents()).toEqual(["Pull request", "Project", "Branch · commit", "Status", "Preview", "Age", "Last request", "Machine"]);
     await screenshot(page, "environments");
   }, 120_000);
+
+  it("creates a share link shown once, and revokes it", async () => {
+    await page.goto(`${stack.apiUrl}/t/acme/environments/${ids.environment}`);
+    await eventually(() => page.getByText("No share links.").count()).toBe(1);
+    await page.locator('input[name="name"]').fill("QA review");
+    await page.locator('select[name="expires_in_hours"]').selectOption("24");
+    await buttons(page, "Create share link").click();
+    const link = (await page.getByTestId("new-share-link").textContent())!;
+    const token = new URL(link).searchParams.get("stagely_share")!;
+    expect(token).toMatch(/^stg_shr_/);
+    const row = page.locator("tr", { hasText: "QA review" });
+    await eventually(() => row.locator(".badge").textContent()).toBe("active");
+    await screenshot(page, "environment-share-link");
+    await buttons(page, "Done").click();
+    expect(await page.content()).not.toContain(token);
+    // Shown once: after a reload only the hint is left.
+    await page.reload();
+    await eventually(() => row.count()).toBe(1);
+    expect(await page.content()).not.toContain(token);
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await eventually(() => row.locator(".badge").textContent()).toBe("revoked");
+    expect(await row.getByRole("button", { name: "Revoke" }).count()).toBe(0);
+  }, 60_000);
 
   it("offers each role only what it may do, and the API refuses the rest anyway", async () => {
     const viewer = await signedInAs("viewer");
@@ -221,7 +278,8 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     expect(await v.getByRole("link", { name: "Audit log" }).count()).toBe(0);
     await v.goto(`${stack.apiUrl}/t/acme/environments/${ids.environment}`);
     await eventually(() => v.getByRole("heading", { name: `PR #${PR}` }).count()).toBe(1);
-    for (const name of ["Rebuild", "Delete", "Cancel run"]) expect(await buttons(v, name).count(), name).toBe(0);
+    await eventually(() => v.locator("tr", { hasText: "QA review" }).count()).toBe(1);
+    for (const name of ["Rebuild", "Delete", "Cancel run", "Create share link", "Revoke"]) expect(await buttons(v, name).count(), name).toBe(0);
     await v.goto(`${stack.apiUrl}/t/acme/projects/${ids.project}?tab=secrets`);
     await eventually(() => v.getByRole("cell", { name: "DATABASE_PASSWORD" }).count()).toBe(1);
     for (const name of ["Add secret", "Replace value", "Delete"]) expect(await buttons(v, name).count(), name).toBe(0);
@@ -233,13 +291,17 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     for (const name of ["Validate", "Delete", "Add cloud provider"]) expect(await buttons(v, name).count(), name).toBe(0);
     await v.goto(`${stack.apiUrl}/t/acme/members`);
     await eventually(() => v.getByText("owner@acme.test").count()).toBe(1);
-    expect(await buttons(v, "Add member").count()).toBe(0);
+    expect(await buttons(v, "Invite").count()).toBe(0);
+    expect(await v.getByRole("heading", { name: "Invitations" }).count()).toBe(0);
     expect(await v.getByRole("combobox", { name: /^Role of/ }).count()).toBe(0);
     expect(await buttons(v, "Remove").count()).toBe(0);
     await v.goto(`${stack.apiUrl}/t/acme/settings`);
     await eventually(() => v.locator('input[name="name"]').count()).toBe(1);
     expect(await v.locator('input[name="name"]').isDisabled()).toBe(true);
     expect(await buttons(v, "Save").count()).toBe(0);
+    await eventually(() => v.locator(`[data-installation="${ids.installation}"]`).count()).toBe(1);
+    expect(await buttons(v, "Disconnect").count()).toBe(0);
+    expect(await v.getByRole("link", { name: /Install the GitHub App/ }).count()).toBe(0);
     await v.goto(`${stack.apiUrl}/t/acme/audit`);
     await eventually(() => v.getByRole("heading", { name: "Not found" }).count()).toBe(1);
     await screenshot(v, "viewer-environment-denied");
@@ -262,6 +324,7 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await m.goto(`${stack.apiUrl}/t/acme/environments/${ids.environment}`);
     await eventually(() => buttons(m, "Rebuild").count()).toBe(1);
     expect(await buttons(m, "Delete").count()).toBe(1);
+    await eventually(() => buttons(m, "Create share link").count()).toBe(1);
     await m.goto(`${stack.apiUrl}/t/acme/projects/${ids.project}?tab=secrets`);
     await eventually(() => m.getByRole("cell", { name: "DATABASE_PASSWORD" }).count()).toBe(1);
     expect(await buttons(m, "Add secret").count()).toBe(0);
@@ -277,7 +340,7 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
     await eventually(() => buttons(a, "Add secret").count()).toBe(1);
     await eventually(() => buttons(a, "Replace value").count()).toBe(1);
     await a.goto(`${stack.apiUrl}/t/acme/members`);
-    await eventually(() => buttons(a, "Add member").count()).toBe(1);
+    await eventually(() => buttons(a, "Invite").count()).toBe(1);
     // Admins hand out roles up to admin, and never touch owners.
     const roleOfOwner = a.getByRole("combobox", { name: "Role of owner@acme.test" });
     expect(await roleOfOwner.count()).toBe(0);
@@ -288,10 +351,52 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
 
     await page.goto(`${stack.apiUrl}/t/acme/settings`);
     await eventually(() => buttons(page, "Delete team").count()).toBe(1);
+    await eventually(() => buttons(page, "Disconnect").count()).toBe(1);
     await screenshot(page, "team-settings");
     await page.goto(`${stack.apiUrl}/t/acme/members`);
     await eventually(() => page.getByRole("combobox", { name: /^Role of viewer-/ }).count()).toBe(1);
     await screenshot(page, "members");
+  }, 120_000);
+
+  it("invites by GitHub login and by email, revokes an invitation, and the invitee accepts the other", async () => {
+    await page.goto(`${stack.apiUrl}/t/acme/members`);
+    await eventually(() => page.getByText("No invitations yet.").count()).toBe(1);
+    const invite = async (who: string, role: string) => {
+      await page.locator('input[name="who"]').fill(who);
+      await page.getByRole("form", { name: "Invite someone" }).locator('select[name="role"]').selectOption(role);
+      await buttons(page, "Invite").click();
+    };
+    await invite("octo-invitee", "member");
+    const forLogin = page.locator("tr", { hasText: "@octo-invitee" });
+    await eventually(() => forLogin.locator(".badge").textContent()).toBe("pending");
+    await invite("nobody@elsewhere.test", "viewer");
+    const forEmail = page.locator("tr", { hasText: "nobody@elsewhere.test" });
+    await eventually(() => forEmail.locator(".badge").textContent()).toBe("pending");
+    await forEmail.getByRole("button", { name: "Revoke" }).click();
+    await eventually(() => forEmail.locator(".badge").textContent()).toBe("revoked");
+    await screenshot(page, "members-invitations");
+
+    // The invitee signs in for the first time: no team yet, one invitation waiting.
+    const id = newId("user");
+    await stack.db.insert(users).values({ id, email: "invitee@example.test", name: "The invitee", githubLogin: "octo-invitee" });
+    const context = await browser.newContext();
+    const invitee = await newPage(context);
+    await invitee.goto(await mintSignInLink(stack.db, stack.apiUrl, id));
+    await invitee.waitForURL("**/teams/new");
+    await invitee.getByRole("link", { name: "Invitations (1)" }).click();
+    await invitee.waitForURL("**/invitations");
+    await eventually(() => invitee.getByRole("heading", { name: "Acme" }).count()).toBe(1);
+    expect(await invitee.getByText("invites you as member").count()).toBe(1);
+    await screenshot(invitee, "invitations");
+    await buttons(invitee, "Accept").click();
+    await invitee.waitForURL("**/t/acme/environments");
+    await eventually(() => invitee.getByRole("link", { name: `PR #${PR}` }).count()).toBe(1);
+    expect(await invitee.getByRole("link", { name: /^Invitations/ }).count()).toBe(0);
+    await context.close();
+
+    await page.reload();
+    await eventually(() => forLogin.locator(".badge").textContent()).toBe("accepted");
+    await eventually(() => page.getByText("invitee@example.test").count()).toBe(1);
   }, 120_000);
 
   it("shows the audit log with filters, and manages API tokens (each shown once)", async () => {
@@ -328,6 +433,9 @@ describe.skipIf(!available)("the dashboard in a browser", () => {
       environment: `/t/acme/environments/${ids.environment}`,
       secrets: `/t/acme/projects/${ids.project}?tab=secrets`,
       members: "/t/acme/members",
+      "team-settings": "/t/acme/settings",
+      "project-settings": `/t/acme/projects/${ids.project}?tab=settings`,
+      "new-project": "/t/acme/projects/new",
       "cloud-providers": "/t/acme/cloud-providers",
     };
     for (const [name, path] of Object.entries(pages)) {

@@ -7,6 +7,7 @@ import { LogPanel } from "../logs/log-panel.tsx";
 import type { TeamPageProps } from "../main.tsx";
 import { can } from "../roles.ts";
 import { finalEnvironmentStatuses } from "./environments.tsx";
+import { ShareTokens } from "./share-tokens.tsx";
 
 const liveRunStatuses = new Set(["pending", "building", "deploying", "testing"]);
 const REFRESH_MS = 3000;
@@ -27,7 +28,7 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
   const member = can(role, "member");
   return (
     <section>
-      <PageHeader title={<>PR #{env.pr_number}</>}>
+      <PageHeader title={<>PR #{env.pr_number}{env.pr_title && <span class="pr-title-heading">: {env.pr_title}</span>}</>}>
         {member && live && (
           <>
             <ActionButton label="Rebuild" busyLabel="Queueing…" onAction={async () => {
@@ -79,6 +80,10 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
           <dd title={dateTime(env.created_at)}>{ago(env.created_at)}</dd>
         </div>
         <div>
+          <dt>Last request</dt>
+          <dd title={dateTime(env.last_request_at)}>{env.last_request_at ? ago(env.last_request_at) : "none yet"}</dd>
+        </div>
+        <div>
           <dt>Last heartbeat</dt>
           <dd>{ago(env.last_heartbeat_at)}</dd>
         </div>
@@ -118,6 +123,7 @@ export function EnvironmentPage({ team, role, id }: TeamPageProps & { id: string
         </ol>
       )}
       {runId && <RunDetail key={runId} runId={runId} listedStatus={runs.data?.data.find((r) => r.id === runId)?.status} role={role} />}
+      <ShareTokens environmentId={id} role={role} live={live} />
       {!live && (
         <p>
           <a href={`/t/${team}/environments`}>Back to the environments</a>
@@ -159,10 +165,23 @@ function RunDetail({ runId, listedStatus, role }: { runId: string; listedStatus:
         {run.duration_seconds !== null ? ` · took ${duration(run.duration_seconds)}` : ""}
       </p>
       <h3>Deploy</h3>
+      {run.deploy_services && (
+        <ul class="services" aria-label="Services">
+          {run.deploy_services.map((service) => (
+            <li data-service={service.name}>
+              <code>{service.name}</code> <StatusBadge status={service.health ?? service.status} />
+              <span class="muted small">
+                {service.health ? ` ${service.status}` : ""}
+                {service.port !== null ? ` · port ${service.port}` : ""}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
       {run.error_message ? (
         <pre class="deploy-result text-bad">{run.error_message}</pre>
       ) : run.status === "completed" ? (
-        <p class="text-ok">Every service came up healthy.</p>
+        <p class="text-ok">{run.deploy_services ? "Every service came up healthy." : "Deployed."}</p>
       ) : (
         <p class="muted">{run.status === "deploying" ? "Deploying…" : "Not deployed yet."}</p>
       )}

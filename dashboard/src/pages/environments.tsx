@@ -48,6 +48,7 @@ export function EnvironmentList({ team, path }: { team: string; path: string }) 
                 <th>Status</th>
                 <th>Preview</th>
                 <th>Age</th>
+                <th>Last request</th>
                 <th>Machine</th>
               </tr>
             </thead>
@@ -57,6 +58,7 @@ export function EnvironmentList({ team, path }: { team: string; path: string }) 
                   <td>
                     <a href={`/t/${team}/environments/${env.id}`}>PR #{env.pr_number}</a>
                     {env.is_fork && <span class="badge badge-off">fork</span>}
+                    {env.pr_title && <div class="pr-title">{env.pr_title}</div>}
                   </td>
                   <td>{projectName(env.project_id)}</td>
                   <td>
@@ -67,6 +69,7 @@ export function EnvironmentList({ team, path }: { team: string; path: string }) 
                   </td>
                   <td>{env.status === "ready" ? <a href={env.url} target="_blank" rel="noopener noreferrer">Open</a> : <span class="muted">—</span>}</td>
                   <td title={env.created_at}>{ago(env.created_at)}</td>
+                  <td title={env.last_request_at ?? undefined}>{env.last_request_at ? ago(env.last_request_at) : <span class="muted">none yet</span>}</td>
                   <td class="small">
                     {env.size} · {env.region}
                     {env.cloud_provider_id && <> · {providerName(env.cloud_provider_id)}</>}

@@ -1,5 +1,5 @@
 import { useState } from "hono/jsx/dom";
-import { api, machineSizes, type CloudProvider, type Page, type Project, type Secret } from "../api.ts";
+import { api, machineSizes, type CloudProvider, type Installation, type Page, type Project, type Secret } from "../api.ts";
 import { ActionButton, Empty, ErrorNote, Field, Loading, PageHeader, useSubmit } from "../components.tsx";
 import { ago, repoName } from "../format.ts";
 import { usePagedList, useResource } from "../hooks.ts";
@@ -33,6 +33,7 @@ export function Projects({ team, role }: TeamPageProps) {
               </h2>
               <p>
                 <code>{repoName(project.repo_url)}</code> · {project.default_branch}
+                {project.preview_access === "public" && <span class="badge badge-wait">public previews</span>}
                 {!project.is_active && <span class="badge badge-off">paused</span>}
               </p>
               <p class="muted small">Created {ago(project.created_at)}</p>
@@ -49,15 +50,61 @@ export function Projects({ team, role }: TeamPageProps) {
   );
 }
 
+const previewAccessChoices = {
+  team: "Team only (members, signed in with GitHub)",
+  public: "Public (anyone with the link)",
+} as const;
+
+/** The repositories the team's installations cover (not while suspended), by name: the ones a project may name. */
+function coveredRepositories(installations: Installation[]): string[] {
+  const names = installations.filter((i) => !i.suspended_at).flatMap((i) => i.repositories.map((r) => r.full_name.toLowerCase()));
+  return [...new Set(names)].sort();
+}
+
+/** The link that installs the Stagely GitHub App for this team (asked for when shown: it is valid 30 minutes, for the caller only). */
+export function InstallAppLink({ team, label, primary }: { team: string; label: string; primary?: boolean }) {
+  const link = useResource<{ url: string }>(`/v1/teams/${team}/github/install-url`);
+  // Next to a working form, a server without a GitHub App (local development) is a remark, not an alert.
+  if (link.error) return primary ? <ErrorNote error={link.error} /> : <span class="muted">{link.error.message}</span>;
+  if (!link.data) return <Loading what="the GitHub App link" />;
+  return (
+    <a class={primary ? "button primary" : "button"} href={link.data.url}>
+      {label}
+    </a>
+  );
+}
+
+/** What came back from GitHub's install page (the callback adds it to the address). */
+function InstallOutcome({ url }: { url: URL }) {
+  const outcome = url.searchParams.get("github_installation");
+  if (!outcome) return null;
+  return (
+    <p class="note" role="status">
+      {outcome === "requested"
+        ? "GitHub asked the organization's owners to approve the installation; its repositories appear here once they do."
+        : "The GitHub App is installed: its repositories are listed below."}
+    </p>
+  );
+}
+
 /** Project fields shared by the create and settings forms. */
-function ProjectFields({ project, providers }: { project?: Project; providers: CloudProvider[] }) {
+function ProjectFields({ project, providers, repositories }: { project?: Project; providers: CloudProvider[]; repositories: string[] }) {
+  const current = project ? repoName(project.repo_url) : undefined;
+  const choices = current && !repositories.includes(current) ? [current, ...repositories] : repositories;
   return (
     <>
       <Field label="Name">
         <input name="name" required maxLength={100} value={project?.name ?? ""} />
       </Field>
-      <Field label="GitHub repository" hint="owner/name or https://github.com/owner/name">
-        <input name="repo_url" required placeholder="acme/web" value={project ? repoName(project.repo_url) : ""} spellcheck={false} />
+      <Field label="GitHub repository" hint="The repositories the team's GitHub App installations cover.">
+        <select name="repo_url" required>
+          {!current && <option value="">Choose a repository</option>}
+          {choices.map((name) => (
+            <option value={name} selected={name === current}>
+              {name}
+            </option>
+          ))}
+        </select>
       </Field>
       <Field label="Default branch">
         <input name="default_branch" required value={project?.default_branch ?? "main"} />
@@ -77,6 +124,15 @@ function ProjectFields({ project, providers }: { project?: Project; providers: C
           {machineSizes.map((size) => (
             <option value={size} selected={size === (project?.default_preview_size ?? "medium")}>
               {size}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label="Who may open previews" hint="Share links open a team-only preview for someone outside the team.">
+        <select name="preview_access">
+          {(Object.keys(previewAccessChoices) as (keyof typeof previewAccessChoices)[]).map((mode) => (
+            <option value={mode} selected={mode === (project?.preview_access ?? "team")}>
+              {previewAccessChoices[mode]}
             </option>
           ))}
         </select>
@@ -101,23 +157,39 @@ function projectBody(data: FormData) {
     default_preview_size: data.get("default_preview_size"),
     preview_ttl_hours: Number(data.get("preview_ttl_hours")),
     fork_previews: data.get("fork_previews") === "on",
+    preview_access: data.get("preview_access"),
   };
 }
 
-export function NewProject({ team }: TeamPageProps) {
+export function NewProject({ team, url }: TeamPageProps) {
   const providers = useResource<Page<CloudProvider>>(`/v1/teams/${team}/cloud-providers?limit=100`);
+  const installations = useResource<Page<Installation>>(`/v1/teams/${team}/github/installations?limit=100`);
   const create = useSubmit(async (data) => {
     const project = await api<Project>("POST", `/v1/teams/${team}/projects`, projectBody(data));
     navigate(`/t/${team}/projects/${project.id}`);
   });
+  const repositories = installations.data ? coveredRepositories(installations.data.data) : [];
   return (
     <section>
       <PageHeader title="New project" />
-      {!providers.data ? (
-        <Loading what="cloud providers" />
+      <InstallOutcome url={url} />
+      <ErrorNote error={providers.error ?? installations.error} />
+      {!providers.data || !installations.data ? (
+        <Loading what="repositories and cloud providers" />
+      ) : repositories.length === 0 ? (
+        <div class="note">
+          <p>
+            A project builds a GitHub repository that the Stagely GitHub App is installed on. No installation of this team covers a repository yet
+            {installations.data.data.some((i) => i.suspended_at) ? " (a suspended installation builds nothing)" : ""}.
+          </p>
+          <InstallAppLink team={team} label="Install the GitHub App" primary />
+        </div>
       ) : (
         <form class="stack-form" onSubmit={create.onSubmit}>
-          <ProjectFields providers={providers.data.data} />
+          <p class="muted small">
+            Missing a repository? <InstallAppLink team={team} label="Add repositories on GitHub" />
+          </p>
+          <ProjectFields providers={providers.data.data} repositories={repositories} />
           <ErrorNote error={create.error} />
           <button type="submit" class="primary" disabled={create.busy}>
             Create project
@@ -144,7 +216,7 @@ export function ProjectPage({ team, role, url, id }: TeamPageProps & { id: strin
     <section>
       <PageHeader title={p.name} />
       <p class="muted">
-        <code>{repoName(p.repo_url)}</code> · default branch {p.default_branch}
+        <code>{repoName(p.repo_url)}</code> · default branch {p.default_branch} · previews {p.preview_access === "public" ? "public" : "team only"}
       </p>
       <nav class="tabs" aria-label="Project">
         {tabs.map((t) => (
@@ -162,30 +234,43 @@ export function ProjectPage({ team, role, url, id }: TeamPageProps & { id: strin
 
 function ProjectSettings({ team, role, project, onSaved }: { team: string; role: TeamPageProps["role"]; project: Project; onSaved: () => void }) {
   const providers = useResource<Page<CloudProvider>>(`/v1/teams/${team}/cloud-providers?limit=100`);
+  const installations = useResource<Page<Installation>>(`/v1/teams/${team}/github/installations?limit=100`);
   const admin = can(role, "admin");
+  const [savedAt, setSavedAt] = useState<string | null>(null);
   const save = useSubmit(
     async (data) => {
-      await api("PATCH", `/v1/projects/${project.id}`, { ...projectBody(data), is_active: data.get("is_active") === "on" });
+      const { repo_url, ...rest } = projectBody(data);
+      // The repository is sent only when it changes: the API checks that an installation covers a new one.
+      const changes = repo_url === repoName(project.repo_url) ? rest : { ...rest, repo_url };
+      await api("PATCH", `/v1/projects/${project.id}`, { ...changes, is_active: data.get("is_active") === "on" });
+      setSavedAt(new Date().toLocaleTimeString());
       onSaved();
     },
     { keep: true },
   );
-  if (!providers.data) return <Loading what="settings" />;
+  const loadFailure = providers.error ?? installations.error;
+  if (loadFailure) return <ErrorNote error={loadFailure} />;
+  if (!providers.data || !installations.data) return <Loading what="settings" />;
   return (
     <>
       <form class="stack-form" onSubmit={save.onSubmit}>
         <fieldset disabled={!admin}>
           {!admin && <legend class="muted">Only admins and owners change project settings.</legend>}
-          <ProjectFields project={project} providers={providers.data.data} />
+          <ProjectFields project={project} providers={providers.data.data} repositories={coveredRepositories(installations.data.data)} />
           <label class="check">
             <input name="is_active" type="checkbox" checked={project.is_active} /> Active (pull requests get previews)
           </label>
         </fieldset>
         <ErrorNote error={save.error} />
         {admin && (
-          <button type="submit" class="primary" disabled={save.busy}>
-            Save settings
-          </button>
+          <div class="actions">
+            <button type="submit" class="primary" disabled={save.busy}>
+              Save settings
+            </button>
+            <span class="muted small" role="status">
+              {savedAt && !save.error ? `Saved at ${savedAt}.` : ""}
+            </span>
+          </div>
         )}
       </form>
       {admin && (

@@ -1,8 +1,10 @@
-import { api, type Team } from "../api.ts";
-import { ActionButton, ErrorNote, Field, Loading, PageHeader, useSubmit } from "../components.tsx";
+import { api, type Installation, type Page, type Team } from "../api.ts";
+import { ActionButton, Empty, ErrorNote, Field, Loading, PageHeader, useSubmit } from "../components.tsx";
+import { ago } from "../format.ts";
 import { useResource } from "../hooks.ts";
 import type { TeamPageProps } from "../main.tsx";
 import { can } from "../roles.ts";
+import { InstallAppLink } from "./projects.tsx";
 
 export function NewTeam() {
   const create = useSubmit(async (data) => {
@@ -77,6 +79,7 @@ export function TeamSettings({ team, role }: TeamPageProps) {
           )}
         </form>
       )}
+      <GitHubInstallations team={team} admin={admin} />
       {can(role, "owner") && (
         <div class="danger-zone">
           <h2>Delete the team</h2>
@@ -93,5 +96,53 @@ export function TeamSettings({ team, role }: TeamPageProps) {
         </div>
       )}
     </section>
+  );
+}
+
+/** The GitHub accounts the Stagely App is installed on for this team, and the repositories each lets projects build. */
+function GitHubInstallations({ team, admin }: { team: string; admin: boolean }) {
+  const list = useResource<Page<Installation>>(`/v1/teams/${team}/github/installations?limit=100`);
+  return (
+    <>
+      <h2>GitHub App installations</h2>
+      <ErrorNote error={list.error} />
+      {!list.data ? (
+        <Loading what="installations" />
+      ) : list.data.data.length === 0 ? (
+        <Empty>The Stagely GitHub App is not installed for this team yet: projects need it to build a repository.</Empty>
+      ) : (
+        <ul class="cards">
+          {list.data.data.map((installation) => (
+            <li class="card" data-installation={installation.id}>
+              <h3>
+                {installation.account_login}
+                {installation.suspended_at && <span class="badge badge-bad">suspended</span>}
+              </h3>
+              <p class="small">
+                {installation.repository_selection === "all" ? "All repositories" : "Selected repositories"}:{" "}
+                {installation.repositories.map((r) => r.full_name).join(", ") || "none"}
+              </p>
+              <p class="muted small">Connected {ago(installation.created_at)}</p>
+              {admin && (
+                <ActionButton
+                  label="Disconnect"
+                  danger
+                  confirm={`Disconnect the installation on ${installation.account_login}? Its repositories' projects stop getting previews.`}
+                  onAction={async () => {
+                    await api("DELETE", `/v1/teams/${team}/github/installations/${installation.id}`);
+                    list.reload();
+                  }}
+                />
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {admin && (
+        <p>
+          <InstallAppLink team={team} label="Install the GitHub App on an account" />
+        </p>
+      )}
+    </>
   );
 }

@@ -5,7 +5,7 @@ import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts"
 import { loadProjectMasker } from "../../agents/masking.ts";
 import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { associatedData } from "../../db/encrypted-columns.ts";
-import { agentConnections, buildJobs, environments, secrets } from "../../db/schema.ts";
+import { agentConnections, buildJobs, environments, secrets, type DeployedService } from "../../db/schema.ts";
 import { bytesToBase64 } from "../../lib/crypto.ts";
 import { renderCloudInit } from "../../providers/cloud-init.ts";
 import { isProviderError } from "../../providers/errors.ts";
@@ -144,16 +144,22 @@ async function deploySecrets(ctx: PipelineContext, projectId: string, services: 
  */
 export async function handleDeployReported(ctx: PipelineContext, event: EnvironmentDeployReportedEvent): Promise<void> {
   const unhealthy = event.services.filter((s) => s.health !== undefined && s.health !== null && s.health !== "healthy");
-  if (event.state === "completed" || (event.state === "running" && event.services.length > 0 && unhealthy.length === 0)) {
-    return finishDeploy(ctx, event.job_id, true, null, null);
-  }
-  if (event.state === "failed" || event.state === "terminated") {
-    const detail = event.services.map((s) => `${s.name}: ${s.status}${s.health ? ` (${s.health})` : ""}`).join(", ");
-    const lines = event.last_lines.slice(-20);
-    const tail = lines.length ? `\nLast lines of the deploy:\n${lines.join("\n")}` : "";
-    const { mask } = await loadProjectMasker(ctx.db, ctx.keyring, { environmentId: event.environment_id }, ctx.logger);
-    return finishDeploy(ctx, event.job_id, false, mask(`the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`), null);
-  }
+  const healthy = event.state === "completed" || (event.state === "running" && event.services.length > 0 && unhealthy.length === 0);
+  const failed = event.state === "failed" || event.state === "terminated";
+  if (!healthy && !failed) return;
+  const { mask } = await loadProjectMasker(ctx.db, ctx.keyring, { environmentId: event.environment_id }, ctx.logger);
+  const services: DeployedService[] = event.services.map((s) => ({
+    name: mask(s.name),
+    status: mask(s.status),
+    health: s.health ? mask(s.health) : null,
+    port: s.port ?? null,
+  }));
+  const reported = services.length > 0 ? services : null;
+  if (healthy) return finishDeploy(ctx, event.job_id, true, null, null, reported);
+  const detail = services.map((s) => `${s.name}: ${s.status}${s.health ? ` (${s.health})` : ""}`).join(", ");
+  const lines = event.last_lines.slice(-20);
+  const tail = lines.length ? `\nLast lines of the deploy:\n${lines.join("\n")}` : "";
+  return finishDeploy(ctx, event.job_id, false, mask(`the deploy ${event.state}${detail ? `: ${detail}` : ""}${tail}`), null, reported);
 }
 
 /**
@@ -161,8 +167,15 @@ export async function handleDeployReported(ctx: PipelineContext, event: Environm
  * comment and the deployment status link to it and show at most `publicReason`, a reason of Core's own, never what
  * the agent reported: a comment is public on a public repository.
  */
-async function finishDeploy(ctx: PipelineContext, runId: string, healthy: boolean, error: string | null, publicReason: string | null): Promise<void> {
-  const { changed } = await settleDeploy(ctx.db, runId, healthy, error);
+async function finishDeploy(
+  ctx: PipelineContext,
+  runId: string,
+  healthy: boolean,
+  error: string | null,
+  publicReason: string | null,
+  services: DeployedService[] | null = null,
+): Promise<void> {
+  const { changed } = await settleDeploy(ctx.db, runId, healthy, error, services);
   await publishPreviewHostsWhere(ctx.env, ctx.db, sql`e.id = (SELECT environment_id FROM workflow_runs WHERE id = ${runId})`, ctx.logger);
   if (!changed) return;
   const loaded = await loadRun(ctx.db, runId);

@@ -7,7 +7,7 @@ import { retireBuilders, scheduleTeam } from "../effects.ts";
 import { isGitHubError, type RepoRef } from "../github-app.ts";
 import { reportToGitHub } from "../github-report.ts";
 import type { PullRequestMessage } from "../messages.ts";
-import { eventIsCurrent, isStale, recordPullRequestEvent, type PullRequestEvent } from "../pull-requests.ts";
+import { eventIsCurrent, isStale, recordPullRequestEvent, recordPullRequestTitle, type PullRequestEvent } from "../pull-requests.ts";
 import { loadEnvironment, previewUrl } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
@@ -32,12 +32,17 @@ export async function handlePullRequest(ctx: PipelineContext, message: PullReque
 }
 
 async function handleForProject(ctx: PipelineContext, message: PullRequestMessage, project: Project): Promise<void> {
+  if (message.action === "edited") {
+    await recordPullRequestTitle(ctx.db, { projectId: project.id, prNumber: message.pr_number, title: message.title, updatedAt: message.updated_at });
+    return;
+  }
   const event: PullRequestEvent = {
     projectId: project.id,
     action: message.action,
     prNumber: message.pr_number,
     headSha: message.head_sha,
     headRef: message.head_ref,
+    title: message.title,
     isFork: message.is_fork,
     updatedAt: message.updated_at,
   };
