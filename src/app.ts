@@ -17,6 +17,7 @@ import { mountRoutes } from "./lib/route.ts";
 import { previewRoutes } from "./preview/index.ts";
 import { tunnelRoutes } from "./preview/tunnel-route.ts";
 import { projectRoutes } from "./projects/index.ts";
+import { registryRoutes } from "./registries/index.ts";
 import { secretRoutes } from "./secrets/index.ts";
 import { teamRoutes } from "./teams/index.ts";
 import { githubWebhook } from "./webhooks/github.ts";
@@ -51,6 +52,7 @@ mountRoutes(app, [
   ...installationRoutes,
   ...cloudProviderRoutes,
   ...secretRoutes,
+  ...registryRoutes,
   ...environmentRoutes,
   ...previewRoutes,
   listAuditLogs,

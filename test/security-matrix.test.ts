@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import "../src/app.ts";
 import { atLeast, type Role } from "../src/auth/roles.ts";
 import { generateToken } from "../src/auth/tokens.ts";
-import { apiTokens, auditLogs, environments, previewShareTokens, pullRequests, teamInvitations, teamMembers } from "../src/db/schema.ts";
+import { apiTokens, auditLogs, environments, previewShareTokens, projectRegistries, pullRequests, teamInvitations, teamMembers } from "../src/db/schema.ts";
 import { newId } from "../src/lib/ids.ts";
 import { registeredRoutes, type RouteDefinition } from "../src/lib/route.ts";
 import { countRoundTrips, db, waitForQuiet } from "./db.ts";
@@ -58,6 +58,8 @@ async function world() {
   });
   const secretValue = `matrix-secret-${target.id}`;
   const secret = await seedSecret(project.id, "MATRIX_SECRET", secretValue);
+  // The project's registry, for GET and DELETE /v1/projects/:id/registry.
+  await db.insert(projectRegistries).values({ projectId: project.id, kind: "digitalocean", registryName: "matrix" });
   // In a project of its own, so the project under test has no live preview (which would block deleting it).
   const { environment, run, job } = await seedPipeline((await seedProject(w.team.id)).id);
   const share = await generateToken("share");

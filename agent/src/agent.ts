@@ -1,7 +1,8 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
-import { closeCodes, type BuildCommand, type CoreMessage, type DeployCommand } from "../../src/agents/protocol.ts";
+import { closeCodes, previewExposure, type BuildCommand, type CoreMessage, type DeployCommand, type PreviewExposure } from "../../src/agents/protocol.ts";
 import { createMasker } from "../../src/agents/masker.ts";
 import type { AgentConfig } from "../../src/providers/cloud-init.ts";
 import { runBuild } from "./build.ts";
@@ -11,6 +12,9 @@ import { detectDocker, type DockerTools } from "./docker.ts";
 import type { JobContext } from "./job-context.ts";
 import { JobStore } from "./job-store.ts";
 import { resolveServiceAddress } from "./services.ts";
+import { exposedResolver } from "./tunnel/exposure.ts";
+import { httpUpstream } from "./tunnel/http-upstream.ts";
+import type { ResolveTarget, Upstream } from "./tunnel/tunnel.ts";
 import { machineLoad, systemInfo } from "./system-info.ts";
 import { AGENT_VERSION } from "./version.ts";
 
@@ -39,6 +43,11 @@ export interface RunningAgent {
   stop(): Promise<void>;
   /** Where this machine reaches a compose `{service, port}` of the environment (for preview traffic). */
   resolveService(target: { service: string; port: number }): Promise<{ host: string; port: number } | null>;
+  /**
+   * The preview tunnel's resolver: only the {service, port} targets the last DEPLOY exposed, reached at the address
+   * resolveService finds on this machine (never one a request names). The exposure survives a restart.
+   */
+  resolveExposed: ResolveTarget;
 }
 
 interface RunningJob {
@@ -63,6 +72,28 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   let shuttingDown = false;
   let terminating: Promise<void> | null = null;
   let stopping: Promise<void> | null = null;
+
+  // The last DEPLOY's `preview` exposure, kept beside the compose project so a restarted agent still serves it.
+  const exposureFile = join(project.dir, "exposure.json");
+  let exposure = readExposure(exposureFile);
+  const setExposure = (next: PreviewExposure | null) => {
+    exposure = next;
+    mkdirSync(project.dir, { recursive: true, mode: 0o700 });
+    writeFileSync(exposureFile, JSON.stringify(next));
+  };
+  /** One upstream (and its keep-alive pool) per address; a recreated container may get another published port. */
+  const upstreams = new Map<string, Upstream>();
+  const resolveExposed = exposedResolver(
+    () => exposure,
+    async (target) => {
+      const address = await resolveServiceAddress(project.name, target);
+      if (!address) return null;
+      const key = `${address.host}:${address.port}`;
+      let upstream = upstreams.get(key);
+      if (!upstream) upstreams.set(key, (upstream = httpUpstream(address)));
+      return upstream;
+    },
+  );
 
   let tools: DockerTools | null = null;
   /** Asked again while no engine answered (cloud-init may still be installing Docker). */
@@ -140,6 +171,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       tools: getTools,
     };
     store.save(job.id, job.kind, null);
+    if (command.type === "DEPLOY") setExposure(command.preview ?? null);
     log(`${command.type} ${job.id} started`);
 
     let release!: () => void;
@@ -239,5 +271,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return stopping;
     },
     resolveService: (target) => resolveServiceAddress(project.name, target),
+    resolveExposed,
   };
+}
+
+function readExposure(file: string): PreviewExposure | null {
+  try {
+    const parsed = previewExposure.nullable().safeParse(JSON.parse(readFileSync(file, "utf8")));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }

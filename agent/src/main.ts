@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { agentConfigSchema } from "../../src/providers/cloud-init.ts";
 import { startAgent } from "./agent.ts";
+import { startTunnel, type Tunnel } from "./tunnel/tunnel.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 const { values } = parseArgs({
@@ -66,9 +67,12 @@ const agent = await startAgent({
   healthTimeoutSeconds,
   log: say,
 });
+let tunnel: Tunnel | null = null;
 if (config.role === "preview") {
   // The environment's services: `docker compose -p <name>` on this machine; agent.resolveService finds their ports.
   say(`environment ${config.environment_id} runs as compose project ${agent.project.name} (${agent.project.dir})`);
+  // Visitors' requests (protocol v1.1): only what the last DEPLOY exposed, at 127.0.0.1:<published port>.
+  tunnel = startTunnel({ coreUrl: config.core_url, token: config.token, agentId: config.agent_id, resolveTarget: agent.resolveExposed, log: say });
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -79,5 +83,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 const code = await agent.done;
+await tunnel?.stop();
 say(`exiting with code ${code}`);
 process.exit(code);

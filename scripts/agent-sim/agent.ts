@@ -5,6 +5,7 @@
 // on Node 24 (global WebSocket), and inside workerd tests when given `openSocket` and a `resolveTarget`. Used by
 // `npm run agent:sim`, the local cloud without Docker, tests and benchmarks.
 import { agentIdOfToken, openControlConnection, type JobChannel } from "../../agent/src/control-connection.ts";
+import { exposedResolver } from "../../agent/src/tunnel/exposure.ts";
 import { httpUpstream } from "../../agent/src/tunnel/http-upstream.ts";
 import { startTunnel, type ResolveTarget, type Tunnel, type Upstream } from "../../agent/src/tunnel/tunnel.ts";
 import { AGENT_VERSION } from "../../agent/src/version.ts";
@@ -72,17 +73,18 @@ export function startSimulatedAgent(options: SimulatedAgentOptions): SimulatedAg
   let appUpstream: Promise<Upstream> | null = null;
 
   /** Only what the last DEPLOY exposed, mapped to the test app: never an address a request names. */
-  const resolveExposed: ResolveTarget = (target) => {
-    const exposed = [...(exposure?.expose ? [exposure.expose] : []), ...(exposure?.routes ?? [])];
-    if (!exposed.some((e) => e.service === target.service && e.port === target.port)) return null;
-    if (options.resolveTarget) return options.resolveTarget(target);
-    appUpstream ??= (async () => {
-      const { startTestAppServer } = await import("./test-app-server.ts");
-      appServer = startTestAppServer();
-      return httpUpstream({ host: "127.0.0.1", port: (await appServer).port });
-    })();
-    return appUpstream;
-  };
+  const resolveExposed = exposedResolver(
+    () => exposure,
+    (target) => {
+      if (options.resolveTarget) return options.resolveTarget(target);
+      appUpstream ??= (async () => {
+        const { startTestAppServer } = await import("./test-app-server.ts");
+        appServer = startTestAppServer();
+        return httpUpstream({ host: "127.0.0.1", port: (await appServer).port });
+      })();
+      return appUpstream;
+    },
+  );
 
   function openTunnel(command: DeployCommand): void {
     exposure = command.preview ?? null;

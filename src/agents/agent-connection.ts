@@ -190,7 +190,7 @@ export class AgentConnection extends DurableObject<Env> {
       const identity = this.identity();
       if (!identity) throw new Error("unknown agent (never registered, or retired and its storage deleted)");
       if (identity.revoked) throw new Error("the agent is revoked");
-      if (command.type === "BUILD" && identity.role !== "builder") throw new Error("BUILD is for builder agents");
+      // A preview agent builds too: in default mode (no registry) a run's images are built on the preview VM itself.
       if (command.type === "DEPLOY" && identity.role !== "preview") throw new Error("DEPLOY is for preview agents");
       const sealed = await this.commands.seal(command);
       const id = this.ctx.storage.transactionSync(() => {

@@ -23,7 +23,7 @@ export async function readJobLogs(
   jobId: string,
   options: { afterSeq?: number; limit?: number } = {},
 ): Promise<{ data: JobLogLine[]; next_cursor: string | null }> {
-  const afterSeq = Math.max(0, Math.trunc(options.afterSeq ?? 0));
+  const afterSeq = Math.max(-1, Math.trunc(options.afterSeq ?? -1));
   const limit = Math.min(MAX_LOG_PAGE, Math.max(1, Math.trunc(options.limit ?? DEFAULT_LOG_PAGE)));
   const rows = await db
     .select({ seq: buildLogs.seq, stream: buildLogs.stream, timestamp: buildLogs.timestamp, line: buildLogs.line })

@@ -31,7 +31,7 @@ export interface StreamOptions {
  * again and the database read again from the last seq sent. A client that reconnects passes the last event id it
  * saw as `afterSeq`.
  */
-export async function streamJobLogs(env: Env, db: Db, jobId: string, afterSeq = 0, options: StreamOptions = {}): Promise<Response> {
+export async function streamJobLogs(env: Env, db: Db, jobId: string, afterSeq = -1, options: StreamOptions = {}): Promise<Response> {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const statusCheckMs = options.statusCheckMs ?? 30_000;
   const waitForAgentMs = options.waitForAgentMs ?? 2_000;
@@ -55,7 +55,7 @@ export async function streamJobLogs(env: Env, db: Db, jobId: string, afterSeq = 
       void options.slot.renew();
     }
   };
-  const seen = new SeenSeqs(Math.max(0, Math.trunc(afterSeq)));
+  const seen = new SeenSeqs(Math.max(-1, Math.trunc(afterSeq)));
   const sendLines = async (lines: readonly JobLogLine[]) => {
     let out = "";
     for (const line of lines) if (seen.add(line.seq)) out += `id: ${line.seq}\nevent: log\ndata: ${JSON.stringify(line)}\n\n`;

@@ -5,4 +5,5 @@
 export const associatedData = {
   secret: (row: { projectId: string; key: string; scope: string }) => `secret:${row.projectId}:${row.key}:${row.scope}`,
   cloudCredentials: (row: { id: string }) => `cloud_provider:${row.id}`,
+  registryPassword: (row: { projectId: string }) => `project_registry:${row.projectId}`,
 };

@@ -6,7 +6,7 @@ import { newId } from "../lib/ids.ts";
 import { db } from "../../test/db.ts";
 import { associatedData } from "./encrypted-columns.ts";
 import { rotateEncryptedValues, type RotationProgress } from "./rotate-encryption.ts";
-import { cloudProviders, projects, secrets, teams } from "./schema.ts";
+import { cloudProviders, projectRegistries, projects, secrets, teams } from "./schema.ts";
 
 const OLD = { id: "k1", hex: "11".repeat(32) };
 const NEW = { id: "k2", hex: "22".repeat(32) };
@@ -36,6 +36,13 @@ async function seed(count: number) {
     rows.push({ ...row, encryptedValue: stored });
   }
   await db.insert(secrets).values(rows);
+  await db.insert(projectRegistries).values({
+    projectId,
+    kind: "generic",
+    address: "registry.example.com/acme",
+    username: "stagely",
+    encryptedPassword: await old.encrypt("registry-password", associatedData.registryPassword({ projectId })),
+  });
   return { projectId, providerId };
 }
 
@@ -45,9 +52,10 @@ describe("rotateEncryptedValues", () => {
     const keyring = await Keyring.create(NEW, [OLD]);
     const progress: RotationProgress[] = [];
     const result = await rotateEncryptedValues(db, keyring, { batchSize: 3, onProgress: (p) => progress.push({ ...p }) });
-    expect(result).toEqual({ rotated: 8, failed: [], legacyRemaining: 0 });
+    expect(result).toEqual({ rotated: 9, failed: [], legacyRemaining: 0 });
     expect(progress.filter((p) => p.table === "secrets").map((p) => p.done)).toEqual([0, 3, 6, 7]);
-    expect(progress.at(-1)).toMatchObject({ table: "cloud_providers", done: 1, total: 1 });
+    expect(progress.filter((p) => p.table === "cloud_providers").at(-1)).toMatchObject({ done: 1, total: 1 });
+    expect(progress.at(-1)).toMatchObject({ table: "project_registries", done: 1, total: 1 });
 
     const onlyNew = await Keyring.create(NEW);
     for (const row of await db.select().from(secrets).where(eq(secrets.projectId, projectId))) {
@@ -56,6 +64,8 @@ describe("rotateEncryptedValues", () => {
     }
     const [provider] = await db.select().from(cloudProviders).where(eq(cloudProviders.id, providerId));
     expect(await onlyNew.decrypt(provider!.encryptedCredentials, associatedData.cloudCredentials(provider!))).toBe('{"api_token":"dop_v1_x"}');
+    const [registry] = await db.select().from(projectRegistries).where(eq(projectRegistries.projectId, projectId));
+    expect(await onlyNew.decrypt(registry!.encryptedPassword!, associatedData.registryPassword(registry!))).toBe("registry-password");
 
     expect(await rotateEncryptedValues(db, keyring)).toEqual({ rotated: 0, failed: [], legacyRemaining: 0 });
   });
@@ -96,7 +106,8 @@ describe("rotateEncryptedValues", () => {
     const result = await rotateEncryptedValues(db, refusing);
     expect(result.legacyRemaining).toBe(2);
     expect(result.failed).toHaveLength(2);
-    expect(result.rotated).toBe(1);
+    // The secret under the old key and the registry password.
+    expect(result.rotated).toBe(2);
     expect(await rotateEncryptedValues(db, await Keyring.create(NEW, [OLD]))).toMatchObject({ failed: [], legacyRemaining: 0 });
     for (const row of await db.select().from(secrets).where(eq(secrets.projectId, projectId))) {
       expect(await refusing.decrypt(row.encryptedValue, associatedData.secret(row))).toMatch(/^value-/);

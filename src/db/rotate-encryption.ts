@@ -2,10 +2,10 @@ import { and, asc, eq, gt, notLike } from "drizzle-orm";
 import type { Keyring } from "../lib/crypto.ts";
 import type { Db } from "./client.ts";
 import { associatedData } from "./encrypted-columns.ts";
-import { cloudProviders, secrets } from "./schema.ts";
+import { cloudProviders, projectRegistries, secrets } from "./schema.ts";
 
 export interface RotationProgress {
-  table: "secrets" | "cloud_providers";
+  table: "secrets" | "cloud_providers" | "project_registries";
   done: number;
   total: number;
   failed: string[];
@@ -26,7 +26,7 @@ export interface RotationResult {
 const VERSIONED = "v1.%";
 
 /**
- * Re-encrypts every stored secret value and cloud credential under the keyring's active key, batch by batch.
+ * Re-encrypts every stored secret value, cloud credential and registry password under the keyring's active key, batch by batch.
  * Each write is conditional on the old ciphertext, so a value changed meanwhile is left alone, and an interrupted
  * run resumes where it stopped: only values not yet under the active key are selected.
  */
@@ -77,6 +77,24 @@ export async function rotateEncryptedValues(
           .update(cloudProviders)
           .set({ encryptedCredentials: to })
           .where(and(eq(cloudProviders.id, id), eq(cloudProviders.encryptedCredentials, from))),
+    },
+    {
+      name: "project_registries" as const,
+      count: () => db.$count(projectRegistries, notLike(projectRegistries.encryptedPassword, activePrefix)),
+      page: async (after: string): Promise<Sealed[]> =>
+        (
+          await db
+            .select({ id: projectRegistries.projectId, stored: projectRegistries.encryptedPassword })
+            .from(projectRegistries)
+            .where(and(notLike(projectRegistries.encryptedPassword, activePrefix), gt(projectRegistries.projectId, after)))
+            .orderBy(asc(projectRegistries.projectId))
+            .limit(batchSize)
+        ).map((row) => ({ id: row.id, stored: row.stored!, aad: associatedData.registryPassword({ projectId: row.id }) })),
+      update: (id: string, from: string, to: string) =>
+        db
+          .update(projectRegistries)
+          .set({ encryptedPassword: to })
+          .where(and(eq(projectRegistries.projectId, id), eq(projectRegistries.encryptedPassword, from))),
     },
   ];
 

@@ -39,6 +39,7 @@ export const architectures = ["amd64", "arm64", "multi"] as const;
 export const jobStatuses = ["queued", "provisioning", "running", "completed", "failed", "cancelled"] as const;
 export const logStreams = ["stdout", "stderr"] as const;
 export const secretTypes = ["env", "file"] as const;
+export const registryKinds = ["generic", "ecr", "digitalocean"] as const;
 export const agentRoles = ["builder", "preview"] as const;
 export const agentStatuses = ["connected", "disconnected"] as const;
 export const tokenKinds = ["session", "api", "sign_in_link"] as const;
@@ -401,6 +402,39 @@ export const buildLogs = pgTable(
     uniqueIndex("build_logs_job_seq_key").on(t.buildJobId, t.seq),
     check("build_logs_stream_valid", oneOf("stream", logStreams)),
     check("build_logs_seq_nonnegative", sql`${t.seq} >= 0`),
+  ],
+);
+
+/**
+ * A project's container registry (registry mode: builder VMs push there, the preview pulls by digest). One per project;
+ * none means default mode (images are built on the preview VM). `generic`: `address` with a username and a password
+ * (encrypted, bound to the project); `ecr`: the project's AWS cloud account gets a 12-hour token (GetAuthorizationToken)
+ * for `region`; `digitalocean`: the project's DigitalOcean account gets expiring Docker credentials for `registry_name`.
+ */
+export const projectRegistries = pgTable(
+  "project_registries",
+  {
+    projectId: text("project_id").primaryKey().references(() => projects.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: registryKinds }).notNull(),
+    /** generic: host[:port][/namespace] images are pushed under. */
+    address: text("address"),
+    username: text("username"),
+    encryptedPassword: text("encrypted_password"),
+    /** ecr: the region of the registry (default: the cloud account's region). */
+    region: text("region"),
+    /** digitalocean: the registry's name (registry.digitalocean.com/<name>). */
+    registryName: text("registry_name"),
+    updatedBy: text("updated_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  () => [
+    check("project_registries_kind_valid", oneOf("kind", registryKinds)),
+    check(
+      "project_registries_fields",
+      sql`CASE kind WHEN 'generic' THEN address IS NOT NULL AND username IS NOT NULL AND encrypted_password IS NOT NULL
+                    WHEN 'digitalocean' THEN registry_name IS NOT NULL ELSE true END`,
+    ),
   ],
 );
 

@@ -19,8 +19,8 @@ afterAll(() => driver.stop());
 
 const reap = async () => runReaper(await pipelineContext(env, new Logger("error")));
 
-async function openPreview(commits = [sha(1)]) {
-  const project = await previewProject(commits);
+async function openPreview(commits = [sha(1)], options: { registry?: string } = {}) {
+  const project = await previewProject(commits, options);
   await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 1, sha: commits[0]!, installationId: project.installationId }));
   return project;
 }
@@ -54,9 +54,9 @@ describe("the reaper", () => {
     expect(environment!.status).toBe("reaped");
   });
 
-  it("fails builds whose agent never came up, fails the run with them, and terminates their VMs", { timeout: 60_000 }, async () => {
+  it("fails builds whose builder never came up (registry mode), fails the run with them, and terminates their VMs", { timeout: 60_000 }, async () => {
     agentsComeUp = false;
-    const { projectId, providerId } = await openPreview();
+    const { projectId, providerId } = await openPreview([sha(1)], { registry: "registry.example.test" });
     const environment = await eventually("builder VMs", async () => {
       const found = await liveEnvironment(projectId, 1);
       if (!found) return undefined;

@@ -284,3 +284,50 @@ export function createAwsProvider(options: {
     },
   };
 }
+
+const ecrAuthorizationData = z.object({
+  authorizationData: z.array(z.object({ authorizationToken: z.string(), proxyEndpoint: z.string(), expiresAt: z.number().optional() })).min(1),
+});
+
+/**
+ * Docker credentials for the account's ECR registry in `region`: GetAuthorizationToken (ECR's JSON API, signed with
+ * SigV4 for service "ecr") returns base64 "AWS:<password>", valid 12 hours, and the registry's endpoint.
+ */
+export async function ecrAuthorization(options: {
+  credentials: Credentials<"aws">;
+  region: string;
+  config: AwsConfig;
+  http?: HttpOptions;
+}): Promise<{ registry: string; username: string; password: string }> {
+  checkRegion(options.region);
+  const { credentials } = options;
+  const http = cloudHttp("AWS ECR", options.http ?? {}, [credentials.secret_access_key]);
+  const client = new AwsClient({ accessKeyId: credentials.access_key_id, secretAccessKey: credentials.secret_access_key, service: "ecr", retries: 0 });
+  const endpoint = options.config.endpoint ?? `https://api.ecr.${options.region}.amazonaws.com`;
+  const request = await client.sign(`${endpoint}/`, {
+    method: "POST",
+    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken" },
+    body: "{}",
+    aws: { region: options.region },
+  });
+  const response = await http.send(request);
+  const text = await response.text().catch(() => "");
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!response.ok) {
+    const error = z.object({ __type: z.string().optional(), message: z.string().optional() }).safeParse(body).data ?? {};
+    const code = error.__type?.split("#").pop();
+    const kind: ProviderErrorKind =
+      code === "AccessDeniedException" || code === "UnrecognizedClientException" || response.status === 401 || response.status === 403 ? "invalid_credentials" : response.status >= 500 ? "transient" : "unsupported";
+    throw new ProviderError(kind, `AWS ECR GetAuthorizationToken in ${options.region} failed: ${http.safe(code ? `${code}: ${error.message ?? "no message"}` : `HTTP ${response.status}`)}`, { code });
+  }
+  const parsed = ecrAuthorizationData.safeParse(body);
+  if (!parsed.success) throw new ProviderError("transient", "AWS ECR sent an unreadable GetAuthorizationToken answer");
+  const data = parsed.data.authorizationData[0]!;
+  const [username, ...rest] = new TextDecoder().decode(Uint8Array.from(atob(data.authorizationToken), (c) => c.charCodeAt(0))).split(":");
+  return { registry: data.proxyEndpoint.replace(/^https?:\/\//, "").replace(/\/+$/, ""), username: username!, password: rest.join(":") };
+}

@@ -166,3 +166,29 @@ export function createDigitalOceanProvider(options: {
     },
   };
 }
+
+const dockerCredentials = z.object({ auths: z.record(z.string(), z.object({ auth: z.string() })) });
+
+/**
+ * Expiring read-write Docker credentials for the account's registry `registryName` (its docker-credentials endpoint,
+ * answered as a Docker config whose auth is base64 "<user>:<password>").
+ */
+export async function digitalOceanRegistryCredentials(options: {
+  credentials: Credentials<"digitalocean">;
+  config: DigitalOceanConfig;
+  registryName: string;
+  expirySeconds: number;
+  http?: HttpOptions;
+}): Promise<{ registry: string; username: string; password: string }> {
+  const http = cloudHttp("DigitalOcean", options.http ?? {}, [options.credentials.api_token]);
+  const url = `${options.config.endpoint ?? DEFAULT_ENDPOINT}/v2/registries/${encodeURIComponent(options.registryName)}/docker-credentials?read_write=true&expiry_seconds=${options.expirySeconds}`;
+  const failure = (response: Response, body: unknown) => {
+    const { id, message = `HTTP ${response.status}` } = errorBody.safeParse(body).data ?? {};
+    return new ProviderError(kindForStatus(response.status), `DigitalOcean registry ${options.registryName}: ${http.safe(message)}`, { code: id });
+  };
+  const body = await http.json(new Request(url, { headers: { authorization: `Bearer ${options.credentials.api_token}` } }), failure);
+  const [host, entry] = Object.entries(http.parse(dockerCredentials, body).auths)[0] ?? [];
+  if (!host || !entry) throw new ProviderError("transient", "DigitalOcean sent docker credentials without an auth entry");
+  const [username, ...rest] = new TextDecoder().decode(Uint8Array.from(atob(entry.auth), (c) => c.charCodeAt(0))).split(":");
+  return { registry: host, username: username!, password: rest.join(":") };
+}

@@ -4,9 +4,9 @@ import { associatedData } from "../db/encrypted-columns.ts";
 import type { cloudProviders } from "../db/schema.ts";
 import type { Keyring } from "../lib/crypto.ts";
 import type { FieldIssue } from "../lib/errors.ts";
-import { awsConfigSchema, createAwsProvider } from "./aws.ts";
+import { awsConfigSchema, createAwsProvider, ecrAuthorization } from "./aws.ts";
 import { credentialSchemas } from "./credentials.ts";
-import { createDigitalOceanProvider, digitalOceanConfigSchema } from "./digitalocean.ts";
+import { createDigitalOceanProvider, digitalOceanConfigSchema, digitalOceanRegistryCredentials } from "./digitalocean.ts";
 import { ProviderError } from "./errors.ts";
 import { createHetznerProvider, hetznerConfigSchema } from "./hetzner.ts";
 import type { HttpOptions } from "./http.ts";
@@ -134,4 +134,35 @@ export async function validateProviderCredentials(
     if (error instanceof ProviderError) return { ok: false, error: error.message };
     throw error;
   }
+}
+
+/**
+ * Docker credentials for a registry reached through a cloud account: ECR (GetAuthorizationToken, 12 hours) on an AWS
+ * account, DigitalOcean's registry (expiring docker-credentials) on a DigitalOcean account. A registry kind the
+ * account's type cannot serve is an "unsupported" ProviderError naming both.
+ */
+export async function registryCredentialsFromRow(
+  row: ProviderRow,
+  keyring: Keyring,
+  options: ProviderOptions,
+  registry: { kind: "ecr"; region: string | null } | { kind: "digitalocean"; registryName: string; expirySeconds: number },
+): Promise<{ registry: string; username: string; password: string }> {
+  if (options.stage === "production") {
+    const refused = refusedInProduction(row.providerType, row.config ?? {});
+    if (refused.length > 0) throw new ProviderError("unsupported", `refused on a production server: ${refused.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+  }
+  if (registry.kind === "ecr" && row.providerType === "aws") {
+    return ecrAuthorization({ credentials: await decryptCredentials(row, "aws", keyring), region: registry.region ?? row.region ?? "", config: parseConfig(row, "aws"), http: options });
+  }
+  if (registry.kind === "digitalocean" && row.providerType === "digitalocean") {
+    return digitalOceanRegistryCredentials({
+      credentials: await decryptCredentials(row, "digitalocean", keyring),
+      config: parseConfig(row, "digitalocean"),
+      registryName: registry.registryName,
+      expirySeconds: registry.expirySeconds,
+      http: options,
+    });
+  }
+  const needs = registry.kind === "ecr" ? "an AWS" : "a DigitalOcean";
+  throw new ProviderError("unsupported", `a ${registry.kind} registry needs ${needs} cloud account on the project, not ${row.providerType}`);
 }

@@ -22,7 +22,7 @@ describe("applyMigrations", () => {
     expect(progress).toEqual(migrations.map((_, i) => `${i + 1}/${migrations.length} applied`));
     expect(await tables(url)).toEqual([
       "agent_connections", "api_tokens", "audit_logs", "build_jobs", "build_logs", "cloud_providers", "environments",
-      "github_installation_repositories", "github_installations", "preview_share_tokens", "projects", "pull_requests", "secrets", "team_invitations", "team_members", "teams", "users", "webhook_deliveries", "workflow_runs",
+      "github_installation_repositories", "github_installations", "preview_share_tokens", "project_registries", "projects", "pull_requests", "secrets", "team_invitations", "team_members", "teams", "users", "webhook_deliveries", "workflow_runs",
     ]);
     // drizzle's own bookkeeping format: sha256 of the file and the journal's `when`
     expect(await bookkeeping(url)).toEqual(migrations.map((m) => ({ hash: m.hash, created_at: String(m.when) })));

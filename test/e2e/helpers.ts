@@ -42,7 +42,10 @@ async function fakeGitHub(path: string, body?: unknown) {
  * A team with a project on the local cloud, its repository covered by the team's installation of the fake GitHub App,
  * with stagely.yaml and docker-compose.yml at each commit.
  */
-export async function previewProject(commits: string[], options: { yaml?: string; compose?: string; quota?: { environments?: number; builds?: number } } = {}) {
+export async function previewProject(
+  commits: string[],
+  options: { yaml?: string; compose?: string; quota?: { environments?: number; builds?: number }; /** registry mode (builder VMs push there) */ registry?: string } = {},
+) {
   const owner = await seedUser();
   const team = await seedTeam([{ user: owner, role: "owner" }]);
   if (options.quota) {
@@ -62,6 +65,13 @@ export async function previewProject(commits: string[], options: { yaml?: string
     body: { name: "Shop", repo_url: repo, cloud_provider_id: provider.body.id },
   });
   if (project.status !== 201) throw new Error(`project not created: ${project.text}`);
+  if (options.registry) {
+    const registry = await call("PUT", `/v1/projects/${project.body.id}/registry`, {
+      token: owner.token,
+      body: { kind: "generic", address: options.registry, username: "stagely", password: "registry-password-0123" },
+    });
+    if (registry.status !== 200) throw new Error(`registry not set: ${registry.text}`);
+  }
   for (const commit of commits) {
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "stagely.yaml", content: options.yaml ?? STAGELY_YAML });
     await fakeGitHub(`/_fake/repos/${repo}/files`, { ref: commit, path: "docker-compose.yml", content: options.compose ?? COMPOSE });

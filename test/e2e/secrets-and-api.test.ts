@@ -41,7 +41,7 @@ describe("DEPLOY carries the project's secrets", () => {
     expect(of("api")).toEqual({ API_URL: "https://api-only.example", DB_PASSWORD: "global-db-password" });
     expect(of("web")).toEqual({ API_URL: "https://global.example", DB_PASSWORD: "global-db-password" });
     expect(of("global")).toEqual({ API_URL: "https://global.example", DB_PASSWORD: "global-db-password" });
-    expect(deploy.files).toEqual([{ path: "certs/tls.key", content_base64: btoa("-----BEGIN KEY-----"), mode: "0640" }]);
+    expect(deploy.files).toEqual([{ path: "/certs/tls.key", content_base64: btoa("-----BEGIN KEY-----"), mode: "0640" }]);
     expect(deploy.lifecycle.on_start).toEqual([{ service: "api", command: "npm run db:migrate" }]);
     expect(Object.keys(deploy.images).sort()).toEqual(["api", "web"]);
 

@@ -600,6 +600,33 @@ function admin(accounts: Map<string, AwsAccount>, route: string, body: string): 
   return jsonReply(201, { instance_id: instance.instanceId });
 }
 
+/**
+ * Amazon ECR's JSON API (the same signed endpoint, service "ecr"): GetAuthorizationToken answers the documented shape,
+ * a base64 "AWS:<password>" token valid 12 hours and the registry's proxy endpoint.
+ */
+function ecr(account: AwsAccount, region: string, headers: Record<string, string>, body: string): Reply {
+  const json = (status: number, value: unknown) => ({ status, headers: { "content-type": "application/x-amz-json-1.1" }, body: JSON.stringify(value) });
+  if (headers["x-amz-target"] !== "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken") {
+    return json(400, { __type: "UnknownOperationException", message: `unknown operation ${headers["x-amz-target"] ?? "(no X-Amz-Target)"}` });
+  }
+  if (!headers["content-type"]?.startsWith("application/x-amz-json-1.1")) return json(400, { __type: "SerializationException", message: "Content-Type must be application/x-amz-json-1.1" });
+  if (parseJson(body) === undefined) return json(400, { __type: "SerializationException", message: "the body is not JSON" });
+  if (account.unauthorizedActions.has("GetAuthorizationToken")) {
+    return json(400, { __type: "AccessDeniedException", message: "User is not authorized to perform: ecr:GetAuthorizationToken" });
+  }
+  const password = randomBytes(24).toString("base64");
+  account.requests.push({ operation: "ecr:GetAuthorizationToken", method: "POST", path: "/", headers, body: {} });
+  return json(200, {
+    authorizationData: [
+      {
+        authorizationToken: Buffer.from(`AWS:${password}`).toString("base64"),
+        expiresAt: Math.floor(Date.now() / 1000) + 12 * 3600,
+        proxyEndpoint: `https://${account.ownerId}.dkr.ecr.${region}.amazonaws.com`,
+      },
+    ],
+  });
+}
+
 export const awsFake: FakeService = {
   name: "aws",
   start() {
@@ -613,6 +640,7 @@ export const awsFake: FakeService = {
       const headers = headersOf(req);
       const verification = verifySigV4({ method: req.method ?? "GET", path: req.url ?? "/", headers, body }, (key) => accounts.get(key)?.secretAccessKey, new Date());
       if (!verification.ok) return writeReply(res, errorReply(verification.code === "RequestExpired" ? 400 : 401, verification.code, verification.message));
+      if (verification.service === "ecr") return writeReply(res, ecr(accounts.get(verification.accessKeyId)!, verification.region, headers, body));
       if (verification.service !== "ec2") return writeReply(res, errorReply(401, "AuthFailure", "Credential should be scoped to correct service: 'ec2'."));
       if (!AWS_REGIONS.includes(verification.region)) return writeReply(res, errorReply(401, "AuthFailure", "Credential should be scoped to a valid region."));
       const account = accounts.get(verification.accessKeyId)!;

@@ -40,6 +40,8 @@ interface DoAccount extends CloudAccount {
   pageSize: number;
   bootMs: number;
   readOnly: boolean;
+  /** Registry credentials handed out (docker-credentials), for tests to check what was asked. */
+  registryCredentials: { registry: string; readWrite: boolean; expirySeconds: number | null }[];
 }
 
 let nextDropletId = 3164444000;
@@ -165,6 +167,16 @@ function api(account: DoAccount, method: string, url: URL, body: string, origin:
     });
   }
   if (method === "GET" && url.pathname === "/v2/droplets") return listDroplets(account, url, origin);
+  const registry = /^\/v2\/registries\/([a-z0-9-]+)\/docker-credentials$/.exec(url.pathname)?.[1];
+  if (method === "GET" && registry !== undefined) {
+    // The documented answer: a Docker config whose auth is base64(<token>:<token>), expiring after expiry_seconds.
+    const expiry = url.searchParams.get("expiry_seconds");
+    if (expiry !== null && !/^\d+$/.test(expiry)) return error(400, "bad_request", "expiry_seconds must be a whole number");
+    if (account.readOnly && url.searchParams.get("read_write") === "true") return error(403, "forbidden", "You are not authorized to perform this operation");
+    const credential = `reg_${randomBytes(12).toString("hex")}`;
+    account.registryCredentials.push({ registry, readWrite: url.searchParams.get("read_write") === "true", expirySeconds: expiry === null ? null : Number(expiry) });
+    return jsonReply(200, { auths: { "registry.digitalocean.com": { auth: Buffer.from(`${credential}:${credential}`).toString("base64") } } });
+  }
   if (method === "POST" && url.pathname === "/v2/droplets") {
     const parsed = parseJson(body);
     return parsed === undefined ? error(400, "bad_request", "unexpected end of JSON input") : createDroplet(account, parsed);
@@ -190,6 +202,7 @@ function admin(accounts: Map<string, DoAccount>, route: string, body: string): R
       pageSize: typeof input.page_size === "number" ? input.page_size : 200,
       bootMs: typeof input.boot_ms === "number" ? input.boot_ms : 0,
       readOnly: input.read_only === true,
+      registryCredentials: [],
       failures: [],
       requests: [],
     };

@@ -32,7 +32,7 @@ export const getJobLogs = defineRoute({
   access: { kind: "team", minRole: "viewer", resource: "job" },
   params: jobParams,
   query: z.object({
-    cursor: z.coerce.number().int().min(0).default(0).describe("return lines after this seq"),
+    cursor: z.coerce.number().int().min(-1).default(-1).describe("return lines after this seq (Core's own note, when there is one, is seq 0)"),
     limit: z.coerce.number().int().min(1).max(1000).default(500),
   }),
   // The shape of every list (README "Pagination"), with a seq for a cursor.
@@ -46,7 +46,7 @@ export const getJobLogs = defineRoute({
 
 /** The seq an EventSource reconnecting with `Last-Event-ID` saw last (the ids of this stream's events are seqs). */
 function resumeAfter(lastEventId: string | undefined): number {
-  if (!lastEventId) return 0;
+  if (!lastEventId) return -1;
   if (!/^\d{1,15}$/.test(lastEventId)) {
     const issue = { path: "Last-Event-ID", message: "must be the id of an event of this stream (a whole number, at most 15 digits)" };
     throw new ApiError("VALIDATION_FAILED", `invalid header: ${issue.path}: ${issue.message}`, { issues: [issue] });

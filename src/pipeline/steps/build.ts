@@ -15,11 +15,15 @@ import { loadEnvironment, loadJob, repoOf } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { settleBuildJob } from "../transitions.ts";
+import { ensurePreviewVm } from "../preview-vm.ts";
+import { noteInJobLog, skippedPlatformsNote } from "../build-mode.ts";
+import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 
 /**
- * `build_job.provision`: a builder VM for a job that holds a build slot. The agent's BUILD command is queued in its
- * Durable Object first, so it is waiting when the VM's agent dials in. Cloud errors that retrying cannot fix fail
- * the job; others throw, and the queue retries with backoff.
+ * `build_job.provision`: a job that holds a build slot gets its machine. Default mode (no registry): the BUILD goes
+ * to the environment's preview VM, created now if it has none. Registry mode: a builder VM of its own, whose BUILD is
+ * queued in its agent's Durable Object first, so it is waiting when the agent dials in. Cloud errors that retrying
+ * cannot fix fail the job; others throw, and the queue retries with backoff.
  */
 export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<void> {
   const loaded = await loadJob(ctx.db, jobId);
@@ -35,17 +39,28 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     return;
   }
 
-  if (job.agentId) await retireAgents(ctx, [job.agentId], "replaced by a new provisioning attempt");
-  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "builder", buildJobId: jobId });
   const spec = (run.config as StagelyConfig | null)?.builds.flatMap((b) => b.jobs).find((j) => j.name === job.name);
   const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
-  const registry = typeof project.config.registry === "string" ? project.config.registry : "registry.stagely.local";
+  const registry = await loadRegistry(ctx.db, project.id);
+  let login: Awaited<ReturnType<typeof registryLogin>> | null = null;
+  if (registry) {
+    try {
+      login = await registryLogin(ctx, registry, provider);
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) {
+        await failJob(ctx, jobId, `could not log in to the project's ${registry.kind} registry: ${error.message}`);
+        return;
+      }
+      throw error;
+    }
+  }
   const arch = job.architecture === "arm64" ? "arm64" : "amd64";
+  const image = `${repoOf(project.repoUrl)}/${build}:${run.commitHash.slice(0, 12)}-${arch}`.toLowerCase();
   const command = {
     type: "BUILD" as const,
     job_id: jobId,
     context: {
-      // The GitHub this server talks to (a GitHub Enterprise host, or the local GitHub of npm run dev) serves the clone.
+      // GitHub's web host serves clones (GITHUB_WEB_URL: github.com, or GitHub Enterprise / a local git server).
       repo_url: `${ctx.config.GITHUB_WEB_URL}/${repoOf(project.repoUrl)}.git`,
       commit_hash: run.commitHash,
       branch: environment.branchName,
@@ -54,13 +69,48 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     build_config: {
       context_path: job.contextPath,
       dockerfile: job.dockerfilePath,
-      target_image: `${registry}/${repoOf(project.repoUrl)}/${build}:${run.commitHash.slice(0, 12)}-${arch}`.toLowerCase(),
+      // Default mode: a local tag on the preview VM; registry mode: where the builder pushes it.
+      target_image: login ? `${login.address}/${image}`.toLowerCase() : image,
       platform: `linux/${arch}`,
       build_args: spec?.build_args ?? {},
       cache_from: spec?.cache_from ?? [],
       timeout_seconds: spec?.timeout_seconds,
     },
+    registry_auth: login?.auth ?? null,
   };
+
+  if (!login) {
+    // Default mode: no registry, so the image is built where it runs, on the environment's preview VM (its layer
+    // cache warm from earlier pushes), and the artifact is the local image id the deploy uses.
+    let agentId: string | null;
+    try {
+      agentId = await ensurePreviewVm(ctx, environment, provider);
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) {
+        await failJob(ctx, jobId, `could not create the preview VM: ${error.message}`);
+        return;
+      }
+      throw error;
+    }
+    if (!agentId) {
+      await failJob(ctx, jobId, "the environment ended before its build could start");
+      return;
+    }
+    const buildSpec = (run.config as StagelyConfig | null)?.builds.find((b) => b.name === build);
+    const note = buildSpec && spec ? skippedPlatformsNote(buildSpec, spec) : null;
+    if (note) await noteInJobLog(ctx.db, jobId, note);
+    try {
+      await agentStub(ctx.env, agentId).sendCommand(command);
+    } catch (error) {
+      if (!isCommandTooLarge(error)) throw error;
+      await failJob(ctx, jobId, `the build cannot be sent to the preview VM: ${error.message}`);
+    }
+    return;
+  }
+
+  // Registry mode: a builder VM per build × platform, which pushes to the project's registry.
+  if (job.agentId) await retireAgents(ctx, [job.agentId], "replaced by a new provisioning attempt");
+  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "builder", buildJobId: jobId });
   try {
     await agentStub(ctx.env, agentId).sendCommand(command);
   } catch (error) {

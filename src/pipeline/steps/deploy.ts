@@ -1,21 +1,20 @@
-import { and, desc, eq, sql } from "drizzle-orm";
-import { agentRelease } from "../../agents/agent-release.ts";
-import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
+import { eq, sql } from "drizzle-orm";
+import { agentStub } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
 import { loadProjectMasker } from "../../agents/masking.ts";
 import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { associatedData } from "../../db/encrypted-columns.ts";
-import { agentConnections, buildJobs, environments, secrets, type DeployedService } from "../../db/schema.ts";
+import { buildJobs, secrets, type DeployedService } from "../../db/schema.ts";
 import { bytesToBase64 } from "../../lib/crypto.ts";
-import { renderCloudInit } from "../../providers/cloud-init.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import { providerFromRow } from "../../providers/factory.ts";
 import type { PipelineContext } from "../context.ts";
-import { retireAgents, scheduleTeam, terminateVms } from "../effects.ts";
+import { scheduleTeam } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
 import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { exposureOf, publishPreviewHostsWhere } from "../../preview/snapshot.ts";
+import { ensurePreviewVm } from "../preview-vm.ts";
+import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 import { settleDeploy } from "../transitions.ts";
 
 /**
@@ -35,14 +34,12 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   const compose = run.composeFile;
   if (compose === null) return fail("the run has no compose file recorded (it was planned by an older Stagely); rebuild the environment");
 
-  let agentId = await previewAgentOf(ctx, environment.id);
-  if (!environment.vmId || environment.vmStatus === "terminated") {
-    try {
-      agentId = await createPreviewVm(ctx, loaded);
-    } catch (error) {
-      if (isProviderError(error) && !error.retryable) return fail(`could not create the preview VM: ${error.message}`);
-      throw error;
-    }
+  let agentId: string | null;
+  try {
+    agentId = await ensurePreviewVm(ctx, environment, provider);
+  } catch (error) {
+    if (isProviderError(error) && !error.retryable) return fail(`could not create the preview VM: ${error.message}`);
+    throw error;
   }
   if (!agentId) return fail("the preview VM has no agent");
 
@@ -51,6 +48,17 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
   for (const job of jobs.sort((a, b) => (a.architecture === "amd64" ? -1 : 1) - (b.architecture === "amd64" ? -1 : 1))) {
     const service = job.name.replace(/_(amd64|arm64|multi)$/, "");
     if (job.artifactUrl && !images[service]) images[service] = job.artifactUrl;
+  }
+  // Registry mode: the images are digests in the project's registry, pulled with fresh credentials.
+  const registry = Object.values(images).some((image) => !image.startsWith("sha256:")) ? await loadRegistry(ctx.db, project.id) : null;
+  let registryAuth = null;
+  if (registry) {
+    try {
+      registryAuth = (await registryLogin(ctx, registry, provider)).auth;
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) return fail(`could not log in to the project's ${registry.kind} registry: ${error.message}`);
+      throw error;
+    }
   }
   const config = run.config as StagelyConfig | null;
   const { envSecrets, files } = environment.isFork ? { envSecrets: [], files: [] } : await deploySecrets(ctx, project.id, Object.keys(images));
@@ -63,6 +71,7 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
       secrets: envSecrets,
       files,
       lifecycle: { on_start: config?.preview.lifecycle.on_start ?? [] },
+      registry_auth: registryAuth,
       // v1.1: what the preview URL reaches (stagely.yaml preview.expose / preview.routes, when the run's config has them).
       preview: exposureOf((run.config as { preview?: unknown } | null)?.preview),
     });
@@ -71,49 +80,6 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
     if (isCommandTooLarge(error)) return fail(`the deploy cannot be sent to the preview VM: ${error.message}`);
     throw error;
   }
-}
-
-async function previewAgentOf(ctx: PipelineContext, environmentId: string): Promise<string | null> {
-  const [agent] = await ctx.db
-    .select({ agentId: agentConnections.agentId })
-    .from(agentConnections)
-    .where(and(eq(agentConnections.environmentId, environmentId), eq(agentConnections.role, "preview")))
-    .orderBy(desc(agentConnections.createdAt))
-    .limit(1);
-  return agent?.agentId ?? null;
-}
-
-async function createPreviewVm(ctx: PipelineContext, loaded: NonNullable<Awaited<ReturnType<typeof loadRun>>>): Promise<string> {
-  const { environment, provider } = loaded;
-  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
-  const cloud = await providerFromRow(provider!, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
-  const instance = await cloud.createInstance({
-    size: environment.size,
-    architecture: "amd64",
-    region: environment.region,
-    userData: renderCloudInit({
-      agentId,
-      token,
-      coreUrl: ctx.config.PUBLIC_URL,
-      role: "preview",
-      environmentId: environment.id,
-      architecture: "amd64",
-      agentSha256: (await agentRelease(ctx.env)).sha256,
-    }),
-    tags: { agent_id: agentId, environment_id: environment.id },
-    idempotencyKey: agentId,
-  });
-  const [recorded] = await ctx.db
-    .update(environments)
-    .set({ vmId: instance.id, vmIp: instance.publicIp, vmStatus: instance.state === "running" ? "running" : "provisioning" })
-    .where(and(eq(environments.id, environment.id), eq(environments.status, "deploying")))
-    .returning({ id: environments.id });
-  if (!recorded) {
-    // The environment ended while its VM was being made.
-    await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider!.id, region: environment.region }]);
-    await retireAgents(ctx, [agentId], "the environment ended");
-  }
-  return agentId;
 }
 
 /**
@@ -133,7 +99,8 @@ async function deploySecrets(ctx: PipelineContext, projectId: string, services: 
   }
   const files = opened
     .filter((s) => s.row.secretType === "file")
-    .map((s) => ({ path: s.row.filePath!, content_base64: bytesToBase64(new TextEncoder().encode(s.value)), mode: s.row.filePermissions ?? "0600" }));
+    // The API takes a relative path (no "..", no empty segment); the agent mounts at an absolute container path.
+    .map((s) => ({ path: s.row.filePath!.startsWith("/") ? s.row.filePath! : `/${s.row.filePath!}`, content_base64: bytesToBase64(new TextEncoder().encode(s.value)), mode: s.row.filePermissions ?? "0600" }));
   return { envSecrets, files };
 }
 

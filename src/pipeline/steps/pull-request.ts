@@ -11,7 +11,9 @@ import { eventIsCurrent, isStale, recordPullRequestEvent, recordPullRequestTitle
 import { loadEnvironment, previewUrl } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
-import { buildJobsOf, parseStagelyYaml } from "../stagely-yaml.ts";
+import { parseStagelyYaml } from "../stagely-yaml.ts";
+import { jobsForMode } from "../build-mode.ts";
+import { loadRegistry } from "../../registries/resolve.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
@@ -170,7 +172,7 @@ export async function planRun(
     config: parsed.config,
     composeFile: compose.text,
     previewSize: parsed.config.preview.size,
-    jobs: buildJobsOf(parsed.config).map((job) => ({
+    jobs: jobsForMode(parsed.config, (await loadRegistry(ctx.db, project.id)) !== null).map((job) => ({
       name: job.name,
       architecture: job.architecture,
       contextPath: job.context_path,

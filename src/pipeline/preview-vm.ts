@@ -1,0 +1,98 @@
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import { agentRelease } from "../agents/agent-release.ts";
+import { issueAgentToken } from "../agents/issue-token.ts";
+import { agentConnections, environments, type cloudProviders } from "../db/schema.ts";
+import { renderCloudInit } from "../providers/cloud-init.ts";
+import { providerFromRow } from "../providers/factory.ts";
+import type { PipelineContext } from "./context.ts";
+import { retireAgents, terminateVms } from "./effects.ts";
+
+/** The architecture of every preview VM, and so of every image built on one (default mode). */
+export const PREVIEW_ARCHITECTURE = "amd64";
+
+/** A claim on creating an environment's preview VM older than this is taken to be abandoned (its worker died). */
+const CLAIM_STALE_SECONDS = 120;
+
+/** Thrown while another message is creating the environment's preview VM: the queue retries it with backoff. */
+export class PreviewVmPendingError extends Error {
+  constructor() {
+    super("the environment's preview VM is being created by another job; retrying");
+    this.name = "PreviewVmPendingError";
+  }
+}
+
+type Environment = typeof environments.$inferSelect;
+type Provider = typeof cloudProviders.$inferSelect;
+
+/**
+ * The agent of the environment's preview VM, creating the VM when it has none (or only a terminated one). The first
+ * build of a run (default mode) or the deploy, whichever comes first, makes it; every later push reuses it. Two jobs
+ * of one run may ask at once: a conditional UPDATE lets exactly one of them create the VM, the other throws
+ * PreviewVmPendingError and is retried by the queue once the VM is recorded. Null when the environment ended.
+ */
+export async function ensurePreviewVm(ctx: PipelineContext, environment: Environment, provider: Provider): Promise<string | null> {
+  if (environment.vmId && environment.vmStatus !== "terminated") {
+    const agentId = await previewAgentOf(ctx, environment.id);
+    if (agentId) return agentId;
+  }
+  const [claimed] = await ctx.db
+    .update(environments)
+    .set({ vmId: null, vmIp: null, vmStatus: "provisioning" })
+    .where(
+      and(
+        eq(environments.id, environment.id),
+        sql`${environments.status} IN ('building', 'deploying')`,
+        sql`(${environments.vmId} IS NULL OR ${environments.vmStatus} = 'terminated')`,
+        sql`(${environments.vmStatus} <> 'provisioning' OR ${environments.updatedAt} < now() - make_interval(secs => ${CLAIM_STALE_SECONDS}))`,
+      ),
+    )
+    .returning({ id: environments.id });
+  if (!claimed) {
+    const [current] = await ctx.db.select({ vmId: environments.vmId, vmStatus: environments.vmStatus, status: environments.status }).from(environments).where(eq(environments.id, environment.id));
+    if (!current || !["building", "deploying"].includes(current.status)) return null;
+    if (current.vmId && current.vmStatus !== "terminated") return previewAgentOf(ctx, environment.id);
+    throw new PreviewVmPendingError();
+  }
+
+  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
+  const cloud = await providerFromRow(provider, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
+  const instance = await cloud.createInstance({
+    size: environment.size,
+    architecture: PREVIEW_ARCHITECTURE,
+    region: environment.region,
+    userData: renderCloudInit({
+      agentId,
+      token,
+      coreUrl: ctx.config.PUBLIC_URL,
+      role: "preview",
+      environmentId: environment.id,
+      architecture: PREVIEW_ARCHITECTURE,
+      agentSha256: (await agentRelease(ctx.env)).sha256,
+    }),
+    tags: { agent_id: agentId, environment_id: environment.id },
+    idempotencyKey: agentId,
+  });
+  const [recorded] = await ctx.db
+    .update(environments)
+    .set({ vmId: instance.id, vmIp: instance.publicIp, vmStatus: instance.state === "running" ? "running" : "provisioning" })
+    .where(and(eq(environments.id, environment.id), sql`${environments.status} IN ('building', 'deploying')`))
+    .returning({ id: environments.id });
+  if (!recorded) {
+    // The environment ended while its VM was being made.
+    await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider.id, region: environment.region }]);
+    await retireAgents(ctx, [agentId], "the environment ended");
+    return null;
+  }
+  return agentId;
+}
+
+/** The newest unrevoked preview agent of an environment. */
+export async function previewAgentOf(ctx: PipelineContext, environmentId: string): Promise<string | null> {
+  const [agent] = await ctx.db
+    .select({ agentId: agentConnections.agentId })
+    .from(agentConnections)
+    .where(and(eq(agentConnections.environmentId, environmentId), eq(agentConnections.role, "preview"), isNull(agentConnections.revokedAt)))
+    .orderBy(desc(agentConnections.createdAt))
+    .limit(1);
+  return agent?.agentId ?? null;
+}
