@@ -75,7 +75,7 @@ async function main(): Promise<number> {
   if (imported.status !== 200) fail(imported.body?.message ?? `the import answered ${imported.status}`);
   const headSha = imported.body.head_sha as string;
 
-  const project = await ensureProject(api, fullName, name, state.registry);
+  const project = await ensureProject(api, fullName, name);
   say(`project ${project.slug} (${project.id}) of team dev, on the local cloud`);
 
   const pulls = (await control("GET", `/_fake/repos/${fullName}/pulls`)).body as { number: number; state: string; head: { ref: string; sha: string } }[];
@@ -144,22 +144,16 @@ function exampleRepository(dir: string, branch: string, push: boolean): { source
   return { source: join(root, `${repo}.git`), name: "demo-app", branch };
 }
 
-/** The dev team's project of the repository (made on the local cloud, pushing to npm run dev's registry if it has one). */
-async function ensureProject(
-  api: (method: string, path: string, body?: unknown) => Promise<any>,
-  fullName: string,
-  name: string,
-  registry: string | null,
-): Promise<{ id: string; slug: string; preview_access: string }> {
+/** The dev team's project of the repository (made on the local cloud). */
+async function ensureProject(api: (method: string, path: string, body?: unknown) => Promise<any>, fullName: string, name: string): Promise<{ id: string; slug: string; preview_access: string }> {
   const repoUrl = `https://github.com/${fullName}`;
   for (let cursor: string | null = ""; cursor !== null; ) {
     const page = await api("GET", `/v1/teams/dev/projects?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-    const found = (page.data as { id: string; slug: string; repo_url: string; preview_access: string; config: Record<string, unknown> }[]).find((p) => p.repo_url === repoUrl);
-    if (found && registry && found.config.registry !== registry) return api("PATCH", `/v1/projects/${found.id}`, { config: { ...found.config, registry } });
+    const found = (page.data as { id: string; slug: string; repo_url: string; preview_access: string }[]).find((p) => p.repo_url === repoUrl);
     if (found) return found;
     cursor = page.next_cursor;
   }
-  return api("POST", "/v1/teams/dev/projects", { name, repo_url: fullName, cloud_provider_id: DEV_PROVIDER_ID, ...(registry ? { config: { registry } } : {}) });
+  return api("POST", "/v1/teams/dev/projects", { name, repo_url: fullName, cloud_provider_id: DEV_PROVIDER_ID });
 }
 
 async function pullRequestAction(control: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>, path: string, body: unknown): Promise<any> {

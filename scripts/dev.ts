@@ -4,7 +4,7 @@
 // real GitHub App, and `wrangler dev`; prints what a developer needs (URLs, token, sign-in link, the demo command),
 // then each preview's address as it becomes ready. Ctrl-C stops everything.
 //
-// Environment: PORT (default 8787; the next five ports are used too, so PORT=8797 runs a second checkout beside the
+// Environment: PORT (default 8787; the next four ports are used too, so PORT=8797 runs a second checkout beside the
 // first), STAGELY_DEV_DIR (data, default .stagely/), STAGELY_DEV_VARS (default .dev.vars), STAGELY_DEV_DB=postgres
 // (a real PostgreSQL instead of PGlite), STAGELY_DEV_AGENTS=simulator|docker (default: Docker when it answers).
 import { spawn } from "node:child_process";
@@ -25,7 +25,6 @@ import { announcePreviews } from "./lib/dev-previews.ts";
 import { loadMigrations } from "./lib/migration-files.ts";
 import { realAgents, simulatedAgent, defaultAgents } from "./local-cloud/agents.ts";
 import { startLocalCloud } from "./local-cloud/server.ts";
-import { startLocalRegistry } from "./lib/local-registry.ts";
 import { startLocalDatabase } from "./local-db/index.ts";
 import { GITHUB_APP_ID, GITHUB_APP_SLUG, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, githubAppPrivateKey, startLocalGitHub } from "./local-github/github.ts";
 
@@ -81,14 +80,6 @@ const cloudLog = (line: string) => console.log(`[local-cloud] ${line}`);
 if (agentsChoice === "simulator" || agentsChoice === "docker") cloudLog(`VMs run ${agentsChoice === "docker" ? "the real agent on this machine's Docker engine" : "the agent simulator"} (STAGELY_DEV_AGENTS=${agentsChoice})`);
 else if (agentsChoice) fail(`STAGELY_DEV_AGENTS must be simulator or docker, not "${agentsChoice}"`);
 const startAgent = agentsChoice === "simulator" ? simulatedAgent : agentsChoice === "docker" ? realAgents({ log: cloudLog }) : await defaultAgents(cloudLog);
-// Real builders push their images and real preview VMs pull them: they need a registry (the simulator does not).
-let registry: { address: string; stop(): void } | null = null;
-if (startAgent !== simulatedAgent) {
-  registry = await startLocalRegistry({ port: ports!.registry, dir: join(dir, "registry") }).catch((error: unknown) => {
-    cloudLog(`no image registry, so builds cannot push: ${error instanceof Error ? error.message : String(error)}`);
-    return null;
-  });
-}
 const cloud = await startLocalCloud({ port: ports!.cloud, log: cloudLog, startAgent }).catch((error: unknown) =>
   fail(`could not start the local cloud on port ${ports!.cloud}: ${error instanceof Error ? error.message : String(error)}`),
 );
@@ -149,7 +140,6 @@ async function stop(code: number): Promise<never> {
       // already gone
     }
     await cloud.stop();
-    registry?.stop();
     await stopGitHub();
     await local.stop();
   }
@@ -174,12 +164,11 @@ for (let attempt = 0; attempt < 240 && !stopping; attempt++) {
       token_file: tokenFile,
       preview_domain: vars.PREVIEW_DOMAIN!,
       api_port: ports!.api,
-      registry: registry?.address ?? null,
     };
     writeFileSync(devStatePath(dir), JSON.stringify(state, null, 2));
     const lines = [
       `Stagely API: ${apiUrl}   docs: ${apiUrl}/docs`,
-      `local cloud: ${cloud.url}${registry ? `   image registry: ${registry.address} (set a project's config.registry to it)` : ""}   GitHub: ${github ? `local, ${github.url} (pages for pull requests, deployments and comments)` : `the App configured in ${varsPath}`}`,
+      `local cloud: ${cloud.url}   GitHub: ${github ? `local, ${github.url} (pages for pull requests, deployments and comments)` : `the App configured in ${varsPath}`}`,
     ];
     if (devToken) {
       lines.push(`API token of the development user: ${devToken}`, `  try: curl -H "Authorization: Bearer ${devToken}" ${apiUrl}/v1/me`);

@@ -3,9 +3,9 @@ import { configuresRealGitHubApp, devPorts, workerVars } from "./dev-settings.ts
 
 describe("npm run dev's settings", () => {
   it("derives every port from PORT, so a second checkout runs beside the first", () => {
-    expect(devPorts(undefined)).toEqual({ api: 8787, database: 8788, cloud: 8789, github: 8790, inspector: 8791, registry: 8792 });
+    expect(devPorts(undefined)).toEqual({ api: 8787, database: 8788, cloud: 8789, github: 8790, inspector: 8791 });
     const second = devPorts("8797");
-    expect(second).toEqual({ api: 8797, database: 8798, cloud: 8799, github: 8800, inspector: 8801, registry: 8802 });
+    expect(second).toEqual({ api: 8797, database: 8798, cloud: 8799, github: 8800, inspector: 8801 });
     expect(() => devPorts("eighty")).toThrow(/PORT must be a whole number/);
     expect(() => devPorts("65535")).toThrow(/PORT/);
   });

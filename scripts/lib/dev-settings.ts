@@ -15,14 +15,12 @@ export interface DevPorts {
   github: number;
   /** wrangler's inspector (its own default, 9229, would collide with a second checkout). */
   inspector: number;
-  /** The image registry, when VMs run the real agent. */
-  registry: number;
 }
 
 export function devPorts(port: string | undefined): DevPorts {
   const api = Number(port ?? 8787);
-  if (!Number.isInteger(api) || api < 1024 || api > 65530) throw new Error(`PORT must be a whole number from 1024 to 65530 (the next five ports are used too), not "${port}"`);
-  return { api, database: api + 1, cloud: api + 2, github: api + 3, inspector: api + 4, registry: api + 5 };
+  if (!Number.isInteger(api) || api < 1024 || api > 65530) throw new Error(`PORT must be a whole number from 1024 to 65530 (the next four ports are used too), not "${port}"`);
+  return { api, database: api + 1, cloud: api + 2, github: api + 3, inspector: api + 4 };
 }
 
 /** Where `npm run dev` keeps its data (database, git repositories, token): STAGELY_DEV_DIR, default `.stagely/`. */
@@ -81,8 +79,6 @@ export interface DevState {
   token_file: string;
   preview_domain: string;
   api_port: number;
-  /** host:port of the image registry projects should push to (real agents); null with the agent simulator. */
-  registry: string | null;
 }
 
 export const devStatePath = (dir: string) => join(dir, "dev.json");

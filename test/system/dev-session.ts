@@ -19,7 +19,7 @@ export interface DevSession {
   stop(): Promise<void>;
 }
 
-/** A base port whose next five are free too (npm run dev uses PORT to PORT+5). */
+/** A base port whose next four are free too (npm run dev uses PORT to PORT+4). */
 async function freePortRange(): Promise<number> {
   const free = (p: number) =>
     new Promise<boolean>((resolve) => {
@@ -29,7 +29,7 @@ async function freePortRange(): Promise<number> {
     });
   for (;;) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const all = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => free(base + i)));
+    const all = await Promise.all([0, 1, 2, 3, 4].map((i) => free(base + i)));
     if (all.every(Boolean)) return base;
   }
 }
