@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { statusMessage } from "../../src/agents/protocol.ts";
 import type { JobKind } from "./control-connection.ts";
 

@@ -36,8 +36,13 @@ import { bearerToken, hashAgentToken } from "./tokens.ts";
  * Lines are written to Postgres when this many (or MAX_INSERT_CHARS of text) are buffered for a job, or
  * FLUSH_DELAY_MS after the first one arrived.
  */
-export const FLUSH_LINES = 500;
+export const FLUSH_LINES = 1000;
 export const FLUSH_DELAY_MS = 1000;
+/**
+ * Inserts of one job's lines in flight at once: the next batch travels while the database writes the previous one.
+ * They take different lines (LogBuffer.take); the acknowledgement cursor moves only over lines all stored.
+ */
+const INSERTS_IN_FLIGHT = 2;
 /** How many of a deploy's last log lines are kept (and sent with a failure). */
 export const DEPLOY_TAIL_LINES = 50;
 /** One insert carries at most this much text (a few very long lines must not make one huge request). */
@@ -146,6 +151,8 @@ export class AgentConnection extends DurableObject<Env> {
   private draining: Promise<void> | null = null;
   private drainAgain = false;
   private drainForce = false;
+  /** Wakes a flush waiting for its inserts: lines arrived, so another insert may start. */
+  private linesArrived: (() => void) | null = null;
   private keyring: Promise<Keyring> | null = null;
   private assignmentMasker: AssignmentMasker | null = null;
   private readonly tails = new Map<string, Set<ReadableStreamDefaultController<Uint8Array>>>();
@@ -456,11 +463,12 @@ export class AgentConnection extends DurableObject<Env> {
     const lines = message.lines.map((l) => ({
       seq: l.seq,
       stream: l.stream,
-      timestamp: new Date(l.timestamp).toISOString(),
+      timestamp: CANONICAL_TIMESTAMP.test(l.timestamp) ? l.timestamp : new Date(l.timestamp).toISOString(),
       line: cleanLine(masker.mask(l.data)),
     }));
     const acked = this.logs.ackedSeq(job.jobId);
     const { fresh, refused } = this.logs.add(job.jobId, lines, this.logLimits(), masker.generation);
+    if (fresh.length > 0) this.linesArrived?.();
     this.publish(job.jobId, fresh);
     // Lines stored before (a resend after reconnect) are acknowledged at once so the agent can drop them.
     if (acked > 0 && lines.some((l) => l.seq <= acked)) this.send(ws, { type: "LOG_ACK", job_id: job.jobId, seq: acked });
@@ -476,7 +484,8 @@ export class AgentConnection extends DurableObject<Env> {
 
   /** A full insert's worth of lines is buffered for the job. */
   private insertDue(jobId: string): boolean {
-    return this.logs.pendingCount(jobId) >= FLUSH_LINES || this.logs.pendingBytes(jobId) >= MAX_INSERT_CHARS;
+    const waiting = this.logs.untaken(jobId);
+    return waiting.lines >= FLUSH_LINES || waiting.bytes >= MAX_INSERT_CHARS;
   }
 
   /**
@@ -617,39 +626,59 @@ export class AgentConnection extends DurableObject<Env> {
   }
 
   private async flushLogs(force: boolean): Promise<void> {
-    const db = this.db();
     for (const jobId of this.logs.jobsWithPending()) {
-      while (force || this.insertDue(jobId)) {
-        let batch: JobLogLine[] = [];
-        try {
-          for (let attempt = 1; ; attempt++) {
-            const masker = await this.masker();
-            batch = this.logs.take(jobId, FLUSH_LINES, MAX_INSERT_CHARS, masker);
-            if (batch.length === 0) break;
-            if ((await insertLogLines(db, jobId, batch, masker)).inserted) {
-              this.assignmentMasker?.confirm(masker);
-              break;
-            }
-            // The project's secrets changed since the masker was loaded: load them, mask again, insert again.
-            this.assignmentMasker?.invalidate();
-            if (attempt === MASK_RETRIES) throw new Error("the project's secrets keep changing; the log insert will be retried");
-          }
-        } catch (error) {
-          if (databaseErrorOf(error)?.code !== "23503") throw error;
-          // The job row is gone (deleted with its run): these lines can never be stored.
-          this.logger().warn("dropping log lines of a build job that no longer exists", { job_id: jobId });
-          this.ackLogs(jobId, this.logs.dropJob(jobId));
-          break;
+      const inFlight = new Set<Promise<void>>();
+      let failure: { error: unknown } | undefined;
+      for (;;) {
+        while (!failure && inFlight.size < INSERTS_IN_FLIGHT && this.logs.untaken(jobId).lines > 0 && (force || this.insertDue(jobId))) {
+          const insert: Promise<void> = this.insertBatch(jobId)
+            .catch((error: unknown) => {
+              failure ??= { error };
+            })
+            .finally(() => inFlight.delete(insert));
+          inFlight.add(insert);
         }
-        if (batch.length === 0) break;
-        const acked = this.logs.markStored(jobId, batch.map((l) => l.seq));
-        const stats = this.stats();
-        this.ctx.storage.kv.put("stats", { inserts: stats.inserts + 1, lines: stats.lines + batch.length });
-        this.ackLogs(jobId, acked);
+        if (inFlight.size === 0) break;
+        // Until an insert ends or more lines arrive (onLog), either of which may let another insert start.
+        await Promise.race([...inFlight, new Promise<void>((resolve) => (this.linesArrived = resolve))]);
+        this.linesArrived = null;
       }
+      if (failure) throw failure.error;
     }
     if (this.logs.totalPending() === 0) this.ctx.storage.kv.delete("flushDueAt");
     else if (!force) this.ctx.storage.kv.put("flushDueAt", Date.now() + FLUSH_DELAY_MS);
+  }
+
+  /** One insert of a job's next buffered lines (masked again first if the project's secrets changed). */
+  private async insertBatch(jobId: string): Promise<void> {
+    let batch: JobLogLine[] = [];
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const masker = await this.masker();
+        batch = this.logs.take(jobId, FLUSH_LINES, MAX_INSERT_CHARS, masker);
+        if (batch.length === 0) return;
+        if ((await insertLogLines(this.db(), jobId, batch, masker)).inserted) {
+          this.assignmentMasker?.confirm(masker);
+          break;
+        }
+        // The project's secrets changed since the masker was loaded: load them, mask again, insert again.
+        this.logs.release(jobId, batch.map((l) => l.seq));
+        batch = [];
+        this.assignmentMasker?.invalidate();
+        if (attempt === MASK_RETRIES) throw new Error("the project's secrets keep changing; the log insert will be retried");
+      }
+    } catch (error) {
+      this.logs.release(jobId, batch.map((l) => l.seq));
+      if (databaseErrorOf(error)?.code !== "23503") throw error;
+      // The job row is gone (deleted with its run): these lines can never be stored.
+      this.logger().warn("dropping log lines of a build job that no longer exists", { job_id: jobId });
+      this.ackLogs(jobId, this.logs.dropJob(jobId));
+      return;
+    }
+    const acked = this.logs.markStored(jobId, batch.map((l) => l.seq));
+    const stats = this.stats();
+    this.ctx.storage.kv.put("stats", { inserts: stats.inserts + 1, lines: stats.lines + batch.length });
+    this.ackLogs(jobId, acked);
   }
 
   private async applyReports(): Promise<void> {
@@ -944,6 +973,9 @@ export class AgentConnection extends DurableObject<Env> {
     return new Logger(level, { component: "agent_gateway", agent_id: this.identity()?.agentId ?? null });
   }
 }
+
+/** What the agent sends (toISOString): kept as it is; any other valid form is rewritten to it (a Date round trip costs more). */
+const CANONICAL_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 

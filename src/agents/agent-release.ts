@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The agent VMs run: one bundled file built from agent/ (scripts/build/agent-bundle.ts) into the Worker's static

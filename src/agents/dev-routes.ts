@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf, type AppEnv } from "../app-env.ts";
 import { requireAuth } from "../auth/middleware.ts";
 import { associatedData } from "../db/encrypted-columns.ts";

@@ -21,6 +21,8 @@ interface PendingLine {
   bytes: number;
   /** The generation of the masker applied to the line (-1: read back from the journal, masked by an earlier one). */
   maskedBy: number;
+  /** Handed to an insert in flight (take), so a concurrent insert takes other lines. */
+  taken: boolean;
 }
 
 /** A masker and its generation: each reload (new or changed secrets) is a new generation. */
@@ -37,6 +39,9 @@ interface JobLog {
   storedBytes: number;
   pending: Map<number, PendingLine>;
   pendingBytes: number;
+  /** Of the pending lines, those taken by inserts in flight. */
+  takenLines: number;
+  takenBytes: number;
   /** Stored above a gap: the cursor moves over them once the gap fills. */
   ahead: Set<number>;
 }
@@ -98,7 +103,7 @@ export class LogBuffer {
       .one().id;
     this.frames.set(frame, fresh.length);
     for (const { line, bytes: size } of fresh) {
-      job.pending.set(line.seq, { line, frame, bytes: size, maskedBy });
+      job.pending.set(line.seq, { line, frame, bytes: size, maskedBy, taken: false });
       job.pendingBytes += size;
     }
     return { fresh: inSeqOrder(fresh.map((f) => f.line)), refused };
@@ -113,6 +118,12 @@ export class LogBuffer {
     return this.jobs().get(jobId)?.pendingBytes ?? 0;
   }
 
+  /** Buffered lines of a job that no insert in flight has taken, and their UTF-8 bytes. */
+  untaken(jobId: string): { lines: number; bytes: number } {
+    const job = this.jobs().get(jobId);
+    return job ? { lines: job.pending.size - job.takenLines, bytes: job.pendingBytes - job.takenBytes } : { lines: 0, bytes: 0 };
+  }
+
   totalPending(): number {
     let n = 0;
     for (const job of this.jobs().values()) n += job.pending.size;
@@ -124,8 +135,9 @@ export class LogBuffer {
   }
 
   /**
-   * The next lines to insert for a job, in seq order: at most `maxLines`, and at most `maxChars` of text (at least
-   * one line). Lines masked by an older masker than `masker` are masked again first (masking twice only masks more).
+   * The next lines to insert for a job that no other insert has taken, in seq order: at most `maxLines`, and at most
+   * `maxChars` of text (at least one line). They stay taken until markStored, or release when the insert failed.
+   * Lines masked by an older masker than `masker` are masked again first (masking twice only masks more).
    */
   take(jobId: string, maxLines: number, maxChars: number, masker: MaskerGeneration): JobLogLine[] {
     const job = this.jobs().get(jobId);
@@ -134,15 +146,32 @@ export class LogBuffer {
     let chars = 0;
     for (const seq of sortedSeqs(job.pending)) {
       const entry = job.pending.get(seq)!;
+      if (entry.taken) continue;
       if (entry.maskedBy !== masker.generation) {
         entry.line = { ...entry.line, line: masker.mask(entry.line.line) };
         entry.maskedBy = masker.generation;
       }
       if (out.length === maxLines || (out.length > 0 && chars + entry.line.line.length > maxChars)) break;
       chars += entry.line.line.length;
+      entry.taken = true;
+      job.takenLines++;
+      job.takenBytes += entry.bytes;
       out.push(entry.line);
     }
     return out;
+  }
+
+  /** Lines of an insert that did not happen: another insert may take them. */
+  release(jobId: string, seqs: readonly number[]): void {
+    const job = this.jobs().get(jobId);
+    if (!job) return;
+    for (const seq of seqs) {
+      const entry = job.pending.get(seq);
+      if (!entry?.taken) continue;
+      entry.taken = false;
+      job.takenLines--;
+      job.takenBytes -= entry.bytes;
+    }
   }
 
   /** Buffered lines of a job above `afterSeq`, in seq order (what a live tail has not seen from the database). */
@@ -163,6 +192,10 @@ export class LogBuffer {
       if (!entry) continue;
       job.pending.delete(seq);
       job.pendingBytes -= entry.bytes;
+      if (entry.taken) {
+        job.takenLines--;
+        job.takenBytes -= entry.bytes;
+      }
       job.storedLines++;
       job.storedBytes += entry.bytes;
       const left = (this.frames.get(entry.frame) ?? 1) - 1;
@@ -191,6 +224,8 @@ export class LogBuffer {
     job.acked = Math.max(job.acked, ...job.pending.keys(), ...job.ahead);
     job.pending.clear();
     job.pendingBytes = 0;
+    job.takenLines = 0;
+    job.takenBytes = 0;
     job.ahead.clear();
     this.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM log_journal WHERE job_id = ?", jobId);
@@ -232,7 +267,7 @@ export class LogBuffer {
       for (const line of JSON.parse(row.lines) as JobLogLine[]) {
         if (line.seq <= job.acked || job.pending.has(line.seq)) continue;
         const bytes = utf8Length(line.line);
-        job.pending.set(line.seq, { line, frame: row.id, bytes, maskedBy: -1 });
+        job.pending.set(line.seq, { line, frame: row.id, bytes, maskedBy: -1, taken: false });
         job.pendingBytes += bytes;
         kept++;
       }
@@ -246,7 +281,7 @@ export class LogBuffer {
 }
 
 function emptyJob(acked: number, storedLines: number, storedBytes: number): JobLog {
-  return { acked, storedLines, storedBytes, pending: new Map(), pendingBytes: 0, ahead: new Set() };
+  return { acked, storedLines, storedBytes, pending: new Map(), pendingBytes: 0, takenLines: 0, takenBytes: 0, ahead: new Set() };
 }
 
 function sortedSeqs(pending: Map<number, PendingLine>): number[] {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Agent protocol v1: JSON text frames, flat messages with a `type` (ARCHITECTURE.md section 5, docs/agent-protocol.md).

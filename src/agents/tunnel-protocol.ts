@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Agent protocol v1.1, the preview tunnel (docs/agent-protocol.md section 9): a second WebSocket per preview agent,

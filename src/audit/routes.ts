@@ -1,5 +1,5 @@
 import { and, eq, gte, lt } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../app-env.ts";
 import { requireTeamRole } from "../auth/roles.ts";
 import { auditLogs } from "../db/schema.ts";

@@ -1,5 +1,5 @@
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, type AppContext } from "../app-env.ts";
 import { hmacSha256Hex, timingSafeEqual } from "../lib/crypto.ts";
 import { ApiError } from "../lib/errors.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config.ts";
 import { deriveHmacKey, hmacSha256Hex, randomHex, timingSafeEqual } from "../lib/crypto.ts";
 import { ApiError } from "../lib/errors.ts";

@@ -3,6 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { dbOf, type AppContext, type AppEnv } from "../app-env.ts";
 import { timingSafeEqual } from "../lib/crypto.ts";
 import { ApiError } from "../lib/errors.ts";
+import { cachedAuth, rememberAuth } from "./auth-cache.ts";
 import { checkCsrf, sessionCookieOf } from "./browser-session.ts";
 import type { Role } from "./roles.ts";
 import { hashToken, SESSION_TOKEN_PATTERN, TOKEN_PATTERN, type TokenKind } from "./tokens.ts";
@@ -67,10 +68,16 @@ async function presentedToken(c: AppContext): Promise<string> {
 
 /**
  * Authenticates the caller's token in one round trip that also loads their team memberships, so most routes
- * authorize without another query.
+ * authorize without another query; a token verified in the last 10 s costs none (auth-cache.ts).
  */
 export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   const hash = await hashToken(await presentedToken(c));
+  const ip = c.req.header("CF-Connecting-IP") ?? null;
+  const cached = cachedAuth(hash);
+  if (cached) {
+    c.set("auth", { ...cached, ip });
+    return next();
+  }
   const db = dbOf(c);
   const result = await db.execute<TokenRow>(sql`
     SELECT t.id AS token_id, t.kind, t.token_hash, t.expires_at, t.last_used_at,
@@ -96,12 +103,13 @@ export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
       }),
     );
   }
-  c.set("auth", {
+  const auth = {
     tokenId: row.token_id,
     tokenKind: row.kind,
     user: { id: row.user_id, email: row.email, name: row.name, githubLogin: row.github_login },
     memberships: row.memberships.map((m) => ({ teamId: m.team_id, slug: m.slug, role: m.role })),
-    ip: c.req.header("CF-Connecting-IP") ?? null,
-  });
+  };
+  rememberAuth(hash, auth, row.expires_at ? new Date(row.expires_at).getTime() : null);
+  c.set("auth", { ...auth, ip });
   await next();
 });

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { cloudProviders } from "../db/schema.ts";
 import type { Config } from "../config.ts";
 import { ApiError } from "../lib/errors.ts";

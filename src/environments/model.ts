@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { environments, pullRequests, type buildJobs, type workflowRuns } from "../db/schema.ts";
 import { idOf, iso, timestamp } from "../lib/schemas.ts";
 import { previewUrl } from "../pipeline/records.ts";

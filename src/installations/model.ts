@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { githubInstallationRepositories, githubInstallations, installationAccountTypes, repositorySelections } from "../db/schema.ts";
 import { iso, teamRef, timestamp } from "../lib/schemas.ts";
 

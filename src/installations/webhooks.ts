@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { auditGitHubChangeWhere } from "../audit/record.ts";
 import type { Db } from "../db/client.ts";
 import { githubInstallations } from "../db/schema.ts";

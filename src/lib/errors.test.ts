@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { z } from "zod";
+import * as z from "zod";
 import type { AppEnv } from "../app-env.ts";
 import { handleError, handleNotFound } from "./errors.ts";
 import { requestContext } from "./request-context.ts";

@@ -1,5 +1,5 @@
 import { and, desc, eq, lt, or, type AnyColumn, type SQL } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { ApiError } from "./errors.ts";
 import { isStorableInstant } from "./schemas.ts";
 

@@ -1,5 +1,5 @@
 import type { Hono, MiddlewareHandler } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { AppContext, AppEnv } from "../app-env.ts";
 import type { Role } from "../auth/roles.ts";
 import { requireAuth } from "../auth/middleware.ts";

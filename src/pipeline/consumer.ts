@@ -69,17 +69,22 @@ function retryDelaySeconds(error: unknown, attempts: number): number {
   return Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(suggested, 2 ** Math.min(attempts, 8)));
 }
 
-/** The JOBS queue and its dead-letter queue. A malformed message is logged and dropped; a failing step is retried with backoff. */
+/**
+ * The JOBS queue and its dead-letter queue. A malformed message is logged and dropped; a failing step is retried with
+ * backoff. A batch's messages are handled at once, not one after another (a burst of pull requests is many
+ * database round trips each): every step is already safe beside another, since the queue may run several
+ * consumers at a time, and the team quotas lock the team's row.
+ */
 export async function consumePipelineBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const logger = new Logger("info", { queue: batch.queue });
   const ctx = await pipelineContext(env, logger);
   const deadLetters = batch.queue.endsWith("-dlq");
-  for (const message of batch.messages) {
+  await Promise.all(batch.messages.map(async (message) => {
     const parsed = pipelineMessage.safeParse(message.body);
     if (!parsed.success) {
       logger.error("queue message not understood; dropped", { message_id: message.id, issues: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
       message.ack();
-      continue;
+      return;
     }
     try {
       await (deadLetters ? deadLetter(ctx, parsed.data) : dispatch(ctx, parsed.data));
@@ -94,5 +99,5 @@ export async function consumePipelineBatch(batch: MessageBatch<unknown>, env: En
       });
       message.retry({ delaySeconds });
     }
-  }
+  }));
 }

@@ -14,7 +14,8 @@ export interface PipelineContext {
   logger: Logger;
   /** The GitHub App, or null when it is not configured (previews still work; nothing is reported to GitHub). */
   github: GitHubApp | null;
-  send(messages: PipelineMessage[]): Promise<void>;
+  /** `delaySeconds`: delivered no sooner than that (a fallback that is a no-op if the work was done meanwhile). */
+  send(messages: PipelineMessage[], options?: { delaySeconds?: number }): Promise<void>;
 }
 
 export async function pipelineContext(env: Env, logger: Logger): Promise<PipelineContext> {
@@ -26,8 +27,8 @@ export async function pipelineContext(env: Env, logger: Logger): Promise<Pipelin
     keyring: await keyringFromConfig(config),
     logger,
     github: config.GITHUB_APP_ID && config.GITHUB_APP_PRIVATE_KEY ? githubAppFromConfig(config) : null,
-    async send(messages) {
-      if (messages.length > 0) await env.JOBS.sendBatch(messages.map((body) => ({ body })));
+    async send(messages, options) {
+      if (messages.length > 0) await env.JOBS.sendBatch(messages.map((body) => ({ body, delaySeconds: options?.delaySeconds })));
     },
   };
 }

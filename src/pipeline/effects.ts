@@ -3,8 +3,16 @@ import { agentStub } from "../agents/issue-token.ts";
 import { agentConnections } from "../db/schema.ts";
 import { publishPreviewHosts } from "../preview/snapshot.ts";
 import type { PipelineContext } from "./context.ts";
-import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
+import { admitAndClaim } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
+import { handleProvisionBuild } from "./steps/build.ts";
+
+/**
+ * A claimed build is provisioned in the message that claimed it (no queue hop between a webhook and its builder); its
+ * `build_job.provision` message is still queued, delayed by this much, in case that attempt is cut short. It finds
+ * the VM recorded and does nothing, or retries what failed (with the queue's backoff from then on).
+ */
+export const PROVISION_FALLBACK_SECONDS = 60;
 
 /**
  * What follows a state change outside the database: agents told to stop and locked out, VMs terminated through
@@ -67,9 +75,20 @@ export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[]
   await terminateVms(ctx, jobs.map((j) => ({ instanceId: j.vm_id, cloudProviderId: j.cloud_provider_id, region: null })));
 }
 
-/** Admits waiting environments and hands free build slots to queued jobs of the team. */
+/** Admits waiting environments and hands free build slots to queued jobs of the team, provisioning their builders. */
 export async function scheduleTeam(ctx: PipelineContext, teamId: string): Promise<void> {
-  await publishPreviewHosts(ctx.env, ctx.db, await admitEnvironments(ctx.db, teamId), ctx.logger);
-  const claimed = await claimBuildSlots(ctx.db, teamId);
-  await ctx.send(claimed.map((jobId) => ({ type: "build_job.provision" as const, job_id: jobId })));
+  const { admitted, claimed } = await admitAndClaim(ctx.db, teamId);
+  await publishPreviewHosts(ctx.env, ctx.db, admitted, ctx.logger);
+  const provision = (jobId: string) => ({ type: "build_job.provision" as const, job_id: jobId });
+  await ctx.send(claimed.map(provision), { delaySeconds: PROVISION_FALLBACK_SECONDS });
+  const failed: string[] = [];
+  await Promise.all(
+    claimed.map((jobId) =>
+      handleProvisionBuild(ctx, jobId).catch((error: unknown) => {
+        ctx.logger.warn("provisioning a builder failed; retrying through the queue", { job_id: jobId, error: describe(error) });
+        failed.push(jobId);
+      }),
+    ),
+  );
+  await ctx.send(failed.map(provision));
 }

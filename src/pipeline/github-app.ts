@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config.ts";
 import { base64ToBytes, hmacSha256Hex, timingSafeEqual } from "../lib/crypto.ts";
 import { importAppPrivateKey, signAppJwt } from "./github/app-jwt.ts";

@@ -10,8 +10,23 @@ import { buildJobs, environments, projects, teams, workflowRuns } from "../db/sc
 
 /** Admits waiting environments (oldest first) up to max_concurrent_environments; their runs start building. */
 export async function admitEnvironments(db: Db, teamId: string): Promise<string[]> {
-  const [admitted] = await db.batch([
-    db.execute<{ id: string }>(sql`
+  const [admitted] = await db.batch([admitStatement(db, teamId), startAdmittedRuns(db, teamId)]);
+  return admitted.rows.map((r) => r.id);
+}
+
+/** Moves queued build jobs of building runs to `provisioning`, oldest first, up to max_concurrent_builds. */
+export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]> {
+  return (await claimStatement(db, teamId)).rows.map((r) => r.id);
+}
+
+/** admitEnvironments then claimBuildSlots in one round trip (one transaction: the claim sees the runs just started). */
+export async function admitAndClaim(db: Db, teamId: string): Promise<{ admitted: string[]; claimed: string[] }> {
+  const [admitted, , claimed] = await db.batch([admitStatement(db, teamId), startAdmittedRuns(db, teamId), claimStatement(db, teamId)]);
+  return { admitted: admitted.rows.map((r) => r.id), claimed: claimed.rows.map((r) => r.id) };
+}
+
+function admitStatement(db: Db, teamId: string) {
+  return db.execute<{ id: string }>(sql`
       WITH team AS (SELECT max_concurrent_environments AS quota FROM ${teams} WHERE id = ${teamId} FOR UPDATE),
       occupied AS (
         SELECT count(*) AS n FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
@@ -22,18 +37,18 @@ export async function admitEnvironments(db: Db, teamId: string): Promise<string[
          ORDER BY e.created_at, e.id
          LIMIT GREATEST(0, (SELECT quota FROM team) - (SELECT n FROM occupied))
          FOR UPDATE OF e SKIP LOCKED)
-      UPDATE ${environments} SET status = 'building' WHERE id IN (SELECT id FROM chosen) RETURNING id`),
-    db.execute(sql`
-      UPDATE ${workflowRuns} r SET status = 'building', started_at = now()
-        FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
-       WHERE r.environment_id = e.id AND p.team_id = ${teamId} AND e.status = 'building' AND r.status = 'pending'`),
-  ]);
-  return admitted.rows.map((r) => r.id);
+      UPDATE ${environments} SET status = 'building' WHERE id IN (SELECT id FROM chosen) RETURNING id`);
 }
 
-/** Moves queued build jobs of building runs to `provisioning`, oldest first, up to max_concurrent_builds. */
-export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]> {
-  const result = await db.execute<{ id: string }>(sql`
+function startAdmittedRuns(db: Db, teamId: string) {
+  return db.execute(sql`
+      UPDATE ${workflowRuns} r SET status = 'building', started_at = now()
+        FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
+       WHERE r.environment_id = e.id AND p.team_id = ${teamId} AND e.status = 'building' AND r.status = 'pending'`);
+}
+
+function claimStatement(db: Db, teamId: string) {
+  return db.execute<{ id: string }>(sql`
     WITH team AS (SELECT max_concurrent_builds AS quota FROM ${teams} WHERE id = ${teamId} FOR UPDATE),
     team_jobs AS (
       SELECT j.id, j.status, j.queued_at, r.status AS run_status FROM ${buildJobs} j
@@ -48,5 +63,4 @@ export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]>
        LIMIT GREATEST(0, (SELECT quota FROM team) - (SELECT count(*) FROM team_jobs WHERE status <> 'queued'))
        FOR UPDATE SKIP LOCKED)
     UPDATE ${buildJobs} SET status = 'provisioning' WHERE id IN (SELECT id FROM chosen) RETURNING id`);
-  return result.rows.map((r) => r.id);
 }

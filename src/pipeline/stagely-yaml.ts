@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { machineSizes } from "../db/schema.ts";
 import { DEFAULT_YAML_LIMITS, isMapping, Problems, quoteInput, readBoundedYaml, type Mapping, type Path } from "./bounded-yaml.ts";
 import { composeServiceName, type ComposeFile } from "./compose-file.ts";

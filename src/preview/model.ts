@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { previewShareTokens } from "../db/schema.ts";
 import { idOf, iso, timestamp } from "../lib/schemas.ts";
 

@@ -1,5 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { previewExposure, type PreviewExposure } from "../agents/protocol.ts";
 import type { Db } from "../db/client.ts";
 import { environmentStatuses, previewAccessModes } from "../db/schema.ts";

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
+import * as z from "zod";
 import {
   CONNECTION_WINDOW_BYTES,
   ConnectionCreditReturn,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { machineSizes, previewAccessModes, type projects } from "../db/schema.ts";
 import { idOf, iso, slug, timestamp } from "../lib/schemas.ts";
 

@@ -12,7 +12,7 @@
  * `config.image_name` (default: Ubuntu 24.04 LTS, gp3) for the architecture, via DescribeImages (cached for 6 hours).
  */
 import { AwsClient } from "aws4fetch";
-import { z } from "zod";
+import * as z from "zod";
 import { bytesToBase64, sha256Hex } from "../lib/crypto.ts";
 import type { Credentials } from "./credentials.ts";
 import { isProviderError, ProviderError, type ProviderErrorKind } from "./errors.ts";

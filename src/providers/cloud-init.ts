@@ -1,5 +1,5 @@
 import { parse, stringify } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { AGENT_DOWNLOAD_PATH } from "../agents/agent-release.ts";
 import type { Architecture } from "./types.ts";
 

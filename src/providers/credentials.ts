@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { associatedData } from "../db/encrypted-columns.ts";
 import type { Keyring } from "../lib/crypto.ts";
 import type { SupportedProviderType } from "./types.ts";

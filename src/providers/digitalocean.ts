@@ -8,7 +8,7 @@
  * creating, we list that tag again and keep only the oldest droplet (lowest id), so two attempts that raced past the
  * lookup converge on one VM. DigitalOcean has no arm64 droplets.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Credentials } from "./credentials.ts";
 import { isProviderError, ProviderError } from "./errors.ts";
 import { cloudHttp, endpointSchema, kindForStatus, retryAfterSeconds, type HttpOptions } from "./http.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config.ts";
 import { associatedData } from "../db/encrypted-columns.ts";
 import type { cloudProviders } from "../db/schema.ts";

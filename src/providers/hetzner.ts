@@ -8,7 +8,7 @@
  * name (`stagely-<agent id>`) is unique within a project, so an attempt that raced past the lookup fails with
  * uniqueness_error and returns the server of the first one.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Credentials } from "./credentials.ts";
 import { isProviderError, ProviderError, type ProviderErrorKind } from "./errors.ts";
 import { cloudHttp, endpointSchema, kindForStatus, retryAfterSeconds, type HttpOptions } from "./http.ts";

@@ -7,7 +7,7 @@
  *
  * Idempotent create: the local cloud takes a client token, like EC2; a retry gets the instance of the first attempt.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { sha256Hex } from "../lib/crypto.ts";
 import { isProviderError, ProviderError } from "./errors.ts";
 import { cloudHttp, endpointSchema, kindForStatus, retryAfterSeconds, type HttpOptions } from "./http.ts";

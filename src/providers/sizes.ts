@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { machineSizes } from "../db/schema.ts";
 import { ProviderError } from "./errors.ts";
 import type { Architecture, MachineSize } from "./types.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { projectRegistries } from "../db/schema.ts";
 
 /** host[:port][/namespace]: where images are pushed, as `docker login` and image names use it (no scheme). */

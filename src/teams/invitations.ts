@@ -1,5 +1,5 @@
 import { eq, sql, type SQL } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import type { Db } from "../db/client.ts";
 import { roles, teamInvitations, teamMembers, teams, users } from "../db/schema.ts";
 import { ApiError } from "../lib/errors.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { roles, type teams } from "../db/schema.ts";
 import { idOf, iso, teamRef, timestamp } from "../lib/schemas.ts";
 

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf } from "../app-env.ts";
 import { webhookDeliveries } from "../db/schema.ts";
 import { installationEvents, parseInstallationEvent, type InstallationEvent } from "../installations/webhooks.ts";

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { apiTokens, auditLogs, users } from "../../db/schema.ts";

@@ -4,6 +4,7 @@ import { auditInsert } from "../../audit/record.ts";
 import { apiTokens } from "../../db/schema.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { endBrowserSession } from "../browser-session.ts";
+import { forgetCachedAuth } from "../auth-cache.ts";
 
 export const logout = defineRoute({
   method: "post",
@@ -19,6 +20,7 @@ export const logout = defineRoute({
       db.update(apiTokens).set({ revokedAt: sql`coalesce(${apiTokens.revokedAt}, now())` }).where(eq(apiTokens.id, auth.tokenId)),
       auditInsert(db, auth, { action: "user.logged_out", resourceType: "api_token", resourceId: auth.tokenId }),
     ]);
+    forgetCachedAuth();
     endBrowserSession(c);
     return c.body(null, 204);
   },

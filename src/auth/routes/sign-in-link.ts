@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";

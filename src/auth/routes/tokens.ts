@@ -1,5 +1,5 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert, auditInsertWhere } from "../../audit/record.ts";
 import { apiTokens } from "../../db/schema.ts";
@@ -9,6 +9,7 @@ import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { tokenParams, tokenSchema, toApiToken } from "../model.ts";
 import { generateToken } from "../tokens.ts";
+import { forgetCachedAuth } from "../auth-cache.ts";
 
 export const listTokens = defineRoute({
   method: "get",
@@ -85,6 +86,7 @@ export const revokeToken = defineRoute({
       db.update(apiTokens).set({ revokedAt: new Date() }).where(revocable).returning({ id: apiTokens.id }),
     ]);
     if (revoked.length === 0) throw new ApiError("NOT_FOUND", `token ${params.id} not found`);
+    forgetCachedAuth();
     return c.body(null, 204);
   },
 });

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf, keyringOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
 import { readJobLogs } from "../../agents/job-logs.ts";
 import { acquireStreamSlot } from "../../agents/live-stream-slots.ts";

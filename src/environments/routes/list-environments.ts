@@ -1,5 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
 import { requireTeamRole, teamIdsWithRole } from "../../auth/roles.ts";
 import { environments, environmentStatuses, liveEnvironmentStatuses, projects } from "../../db/schema.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { configOf } from "../../app-env.ts";
 import { oauthApp } from "../../auth/github-oauth.ts";
 import { requireTeamRole } from "../../auth/roles.ts";

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
 import { exchangeCode, fetchGitHubUser, oauthApp, userCanAccessInstallation } from "../../auth/github-oauth.ts";
 import { atLeast, type Role } from "../../auth/roles.ts";

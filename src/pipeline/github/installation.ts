@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * GitHub's installation and repository objects, as the REST API (GET /app/installations/{id}, GET

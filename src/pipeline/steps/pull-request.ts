@@ -65,14 +65,17 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     ctx.logger.info("pull request from a fork ignored (the project does not build forks)", { project_id: project.id, pr_number: message.pr_number });
     return;
   }
-  if (await isStale(ctx.db, event)) return;
-
-  const [existing] = await ctx.db
-    .select({ id: environments.id, subdomainHash: environments.subdomainHash })
-    .from(environments)
-    .where(and(eq(environments.projectId, project.id), eq(environments.prNumber, message.pr_number), inArray(environments.status, liveEnvironmentStatuses)));
+  // Three independent reads, at once: the webhook → builder latency is their slowest, not their sum.
+  const [stale, [existing], [provider]] = await Promise.all([
+    isStale(ctx.db, event),
+    ctx.db
+      .select({ id: environments.id, subdomainHash: environments.subdomainHash })
+      .from(environments)
+      .where(and(eq(environments.projectId, project.id), eq(environments.prNumber, message.pr_number), inArray(environments.status, liveEnvironmentStatuses))),
+    project.cloudProviderId ? ctx.db.select().from(cloudProviders).where(eq(cloudProviders.id, project.cloudProviderId)) : [],
+  ]);
+  if (stale) return;
   const subdomainHash = existing?.subdomainHash ?? newSubdomainHash();
-  const [provider] = project.cloudProviderId ? await ctx.db.select().from(cloudProviders).where(eq(cloudProviders.id, project.cloudProviderId)) : [];
   const plan = await planRun(ctx, project, { commit: message.head_sha, branch: message.head_ref, prNumber: message.pr_number }, subdomainHash, Boolean(provider));
 
   const { run, superseded } = await startRun(
@@ -150,10 +153,10 @@ export async function planRun(
   if (!ctx.github) return { ok: false, error: "this Stagely server has no GitHub App configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)" };
   const access = await repositoryAccess(ctx.db, project);
   if (!access.ok) return { ok: false, error: access.reason };
-  const stagelyYaml = await readRepositoryFile(ctx, access.repo, "stagely.yaml", at.commit);
+  // Both files from GitHub at once (the compose file is read even when stagely.yaml turns out to be missing).
+  const [stagelyYaml, compose] = await Promise.all([readRepositoryFile(ctx, access.repo, "stagely.yaml", at.commit), readComposeFile(ctx, access.repo, at.commit)]);
   if (!stagelyYaml.ok) return { ok: false, error: stagelyYaml.error };
   if (stagelyYaml.text === null) return { ok: false, error: `stagely.yaml: not found at the repository root at commit ${at.commit.slice(0, 12)}` };
-  const compose = await readComposeFile(ctx, access.repo, at.commit);
   const parsed = parseStagelyYaml(stagelyYaml.text, {
     defaultPreviewSize: project.defaultPreviewSize,
     variables: {

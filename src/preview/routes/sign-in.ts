@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { z } from "zod";
+import * as z from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
 import { fetchIdentity, oauthApp, authorizeUrl, STATE_TTL_SECONDS, type GitHubOAuthApp } from "../../auth/github-oauth.ts";
 import type { Config } from "../../config.ts";

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
 import { teamIdsWithRole } from "../../auth/roles.ts";

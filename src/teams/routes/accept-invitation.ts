@@ -5,6 +5,7 @@ import { databaseErrorOf } from "../../db/client.ts";
 import { teamInvitations, teamMembers } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 import {
   addressedTo,
   explainAnswer,
@@ -47,6 +48,7 @@ export const acceptInvitation = defineRoute({
         selectInvitations(db, me).where(and(eq(teamInvitations.id, params.id), addressedTo(me))),
       ]);
       if (accepted.length === 0) throw explainAnswer(params.id, row);
+      forgetCachedAuth();
       return c.json(toApiInvitation(row!));
     } catch (error) {
       if (databaseErrorOf(error)?.constraint === "team_members_pkey") throw new ApiError("CONFLICT", "you joined this team meanwhile");

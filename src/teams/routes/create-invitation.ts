@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { databaseErrorOf } from "../../db/client.ts";
@@ -8,6 +8,7 @@ import { newId } from "../../lib/ids.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { slug, slugify } from "../../lib/schemas.ts";
 import { teamSchema, toApiTeam } from "../model.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 
 export const createTeam = defineRoute({
   method: "post",
@@ -41,6 +42,7 @@ export const createTeam = defineRoute({
         db.insert(teamMembers).values({ teamId: id, userId: auth.user.id, role: "owner" }),
         auditInsert(db, auth, { action: "team.created", resourceType: "team", resourceId: id, teamId: id, metadata: { slug: teamSlug } }),
       ]);
+      forgetCachedAuth();
       return c.json(toApiTeam(team!, "owner"), 201);
     } catch (error) {
       if (databaseErrorOf(error)?.constraint === "teams_slug_key") throw new ApiError("CONFLICT", `the slug "${teamSlug}" is taken`);

@@ -6,6 +6,7 @@ import { environments, githubInstallations, liveEnvironmentStatuses, projects, t
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { teamParams } from "../../lib/schemas.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 
 export const deleteTeam = defineRoute({
   method: "delete",
@@ -38,6 +39,7 @@ export const deleteTeam = defineRoute({
                       WHERE team_id = ${membership.teamId} AND EXISTS (SELECT 1 FROM ${teams} WHERE id = ${membership.teamId} AND deleted_at IS NOT NULL)`),
     ]);
     if (deleted.length === 0) throw new ApiError("CONFLICT", "the team still has live preview environments; delete them first");
+    forgetCachedAuth();
     return c.body(null, 204);
   },
 });

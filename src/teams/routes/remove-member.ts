@@ -6,6 +6,7 @@ import { teamMembers } from "../../db/schema.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { memberParams } from "../model.ts";
 import { explainMemberChange, lockTeam, memberChangeAllowed } from "../owner-rules.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 
 export const removeMember = defineRoute({
   method: "delete",
@@ -33,6 +34,7 @@ export const removeMember = defineRoute({
       db.delete(teamMembers).where(allowed).returning({ userId: teamMembers.userId }),
     ]);
     if (removed.length === 0) throw await explainMemberChange(db, caller, params.user);
+    forgetCachedAuth();
     return c.body(null, 204);
   },
 });

@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";
@@ -8,6 +8,7 @@ import { defineRoute } from "../../lib/route.ts";
 import { memberParams, memberSchema, toApiMember } from "../model.ts";
 import { assertCanGrant, explainMemberChange, lockTeam, memberChangeAllowed } from "../owner-rules.ts";
 import { memberColumns } from "./list-members.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 
 export const updateMember = defineRoute({
   method: "patch",
@@ -41,6 +42,7 @@ export const updateMember = defineRoute({
         .where(and(eq(teamMembers.teamId, caller.teamId), eq(teamMembers.userId, params.user))),
     ]);
     if (updated.length === 0 || !member) throw await explainMemberChange(db, caller, params.user);
+    forgetCachedAuth();
     return c.json(toApiMember(member));
   },
 });

@@ -1,5 +1,5 @@
 import { and, eq, isNull } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
 import { requireTeamRole } from "../../auth/roles.ts";
@@ -9,6 +9,7 @@ import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { slug, teamParams } from "../../lib/schemas.ts";
 import { teamSchema, toApiTeam } from "../model.ts";
+import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 
 const quota = z.number().int().min(1).max(1000);
 
@@ -54,6 +55,7 @@ export const updateTeam = defineRoute({
         }),
       ]);
       if (!team) throw new ApiError("NOT_FOUND", `team ${params.team} not found`);
+      forgetCachedAuth();
       return c.json(toApiTeam(team, membership.role));
     } catch (error) {
       if (databaseErrorOf(error)?.constraint === "teams_slug_key") throw new ApiError("CONFLICT", `the slug "${body.slug}" is taken`);
