@@ -23,7 +23,12 @@ describe.skipIf(!hasDocker)("npm run demo on the real agent", () => {
 
   afterAll(async () => {
     await session?.stop();
-    removeTestImages("acme/demo-app");
+    try {
+      removeTestImages("acme/demo-app");
+    } catch (error) {
+      // An image still used by a container the engine is removing: left for the next run's build cache.
+      console.warn(`could not remove the demo's images: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }, 60_000);
 
   it("builds and deploys the example app on Docker: healthy services, the on_start hook run, the preview ready", async () => {
@@ -41,7 +46,13 @@ describe.skipIf(!hasDocker)("npm run demo on the real agent", () => {
         .split("\n")
         .filter((line) => line.split(" ")[1]?.startsWith("stg_"))
         .map((line) => line.split(" ")[0]!)
-        .find((id) => docker("exec", id, "sh", "-c", "test -f /www/commit.txt || test -f /app/seed.sh && echo yes || echo no") === "yes");
+        .find((id) => {
+          try {
+            return docker("exec", id, "sh", "-c", "test -f /www/commit.txt || test -f /app/seed.sh && echo yes || echo no") === "yes";
+          } catch {
+            return false; // stopping as we look
+          }
+        });
     const web = container("web")!;
     const api = container("api")!;
     expect(docker("exec", web, "cat", "/www/index.html")).toContain("Hello from a Stagely preview");
@@ -50,5 +61,11 @@ describe.skipIf(!hasDocker)("npm run demo on the real agent", () => {
 
     const closed = await session.demo("--close");
     expect(closed.code, closed.output).toBe(0);
+    // The preview VM is terminated with the environment: its services go with it.
+    const deadline = Date.now() + 90_000;
+    while (container("web") || container("api")) {
+      if (Date.now() > deadline) throw new Error("the preview's containers still run 90 s after the pull request closed");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }, 300_000);
 });
