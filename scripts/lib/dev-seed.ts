@@ -11,15 +11,15 @@ import { newId } from "../../src/lib/ids.ts";
 export const DEV_USER_ID = "usr_developer0000001";
 export const DEV_TEAM_ID = "team_development00001";
 export const DEV_PROVIDER_ID = "cp_localcloud000001";
-/** Local development has no GitHub: the team holds an installation covering acme/web, so it can create a project on it. */
+/** The local GitHub's installation of the App for the team (npm run demo adds repositories of account acme to it). */
 export const DEV_INSTALLATION = { id: 1, repositoryId: 1, fullName: "acme/web" } as const;
 
 /**
- * The development user and team (with the local cloud as its cloud provider and a GitHub App installation covering
- * acme/web), created on first start, and an API token for them kept in a git-ignored file
+ * The development user and team (with the local cloud, at `localCloudUrl`, as its cloud provider and the local
+ * GitHub's installation of the App covering acme/web), created on first start, and an API token for them kept in a git-ignored file
  * (`.stagely/dev-token`) so every `npm run dev` can print it. Only ever run against the local database.
  */
-export async function seedDevelopment(db: Db, keyring: Keyring, tokenFile: string): Promise<{ token: string; created: boolean }> {
+export async function seedDevelopment(db: Db, keyring: Keyring, tokenFile: string, localCloudUrl: string): Promise<{ token: string; created: boolean }> {
   await db.batch([
     db.insert(users).values({ id: DEV_USER_ID, email: "developer@stagely.localhost", name: "Local Developer", emailVerified: true }).onConflictDoNothing(),
     db.insert(teams).values({ id: DEV_TEAM_ID, slug: "dev", name: "Development" }).onConflictDoNothing(),
@@ -34,8 +34,10 @@ export async function seedDevelopment(db: Db, keyring: Keyring, tokenFile: strin
         providerType: "local",
         region: "local",
         encryptedCredentials: await encryptCredentials(keyring, { id: DEV_PROVIDER_ID }, {}),
+        config: { endpoint: localCloudUrl },
       })
-      .onConflictDoNothing(),
+      // The local cloud's port follows PORT: the provider points at this start's.
+      .onConflictDoUpdate({ target: cloudProviders.id, set: { config: { endpoint: localCloudUrl } } }),
     db
       .insert(githubInstallations)
       .values({ id: DEV_INSTALLATION.id, teamId: DEV_TEAM_ID, accountLogin: "acme", accountType: "Organization", repositorySelection: "selected" })

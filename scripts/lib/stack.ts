@@ -8,7 +8,7 @@ import { applyMigrations } from "../../src/db/migrate.ts";
 import { apiTokens, users } from "../../src/db/schema.ts";
 import { randomHex } from "../../src/lib/crypto.ts";
 import { newId } from "../../src/lib/ids.ts";
-import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../../test/fakes/github.ts";
+import { GITHUB_APP_ID, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEBHOOK_SECRET, githubAppPrivateKey, githubFake } from "../local-github/github.ts";
 import { startLocalCloud, type StartAgent } from "../local-cloud/server.ts";
 import { startLocalDatabase, type BackendKind, type LocalDatabase } from "../local-db/index.ts";
 import { LOCAL_PREVIEW_DOMAIN } from "./local-preview.ts";

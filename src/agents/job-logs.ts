@@ -22,7 +22,7 @@ export async function readJobLogs(
   db: Db,
   jobId: string,
   options: { afterSeq?: number; limit?: number } = {},
-): Promise<{ lines: JobLogLine[]; next_cursor: string | null }> {
+): Promise<{ data: JobLogLine[]; next_cursor: string | null }> {
   const afterSeq = Math.max(-1, Math.trunc(options.afterSeq ?? -1));
   const limit = Math.min(MAX_LOG_PAGE, Math.max(1, Math.trunc(options.limit ?? DEFAULT_LOG_PAGE)));
   const rows = await db
@@ -33,7 +33,7 @@ export async function readJobLogs(
     .limit(limit + 1);
   const lines = rows.slice(0, limit).map(toJobLogLine);
   const more = rows.length > limit;
-  return { lines, next_cursor: more ? String(lines[lines.length - 1]!.seq) : null };
+  return { data: lines, next_cursor: more ? String(lines[lines.length - 1]!.seq) : null };
 }
 
 export function toJobLogLine(row: { seq: number; stream: "stdout" | "stderr"; timestamp: Date | string; line: string }): JobLogLine {

@@ -65,7 +65,7 @@ export async function streamJobLogs(env: Env, db: Db, jobId: string, afterSeq = 
     let cursor = seen.floor;
     for (;;) {
       const page = await readJobLogs(db, jobId, { afterSeq: cursor, limit: MAX_LOG_PAGE });
-      await sendLines(page.lines);
+      await sendLines(page.data);
       if (!page.next_cursor) return;
       cursor = Number(page.next_cursor);
     }

@@ -31,7 +31,8 @@ export const providerTypes = ["aws", "digitalocean", "hetzner", "local", "gcp", 
 export const vmStatuses = ["pending", "provisioning", "running", "stopped", "terminated"] as const;
 export const environmentStatuses = ["pending", "building", "deploying", "ready", "failed", "terminated", "reaped"] as const;
 export const liveEnvironmentStatuses = ["pending", "building", "deploying", "ready", "failed"] as const;
-export const runTriggers = ["pr_opened", "pr_synchronized", "manual_rebuild", "secret_updated"] as const;
+/** api_requested: the first preview of a pull request asked for through POST /v1/projects/:id/environments. */
+export const runTriggers = ["pr_opened", "pr_synchronized", "api_requested", "manual_rebuild", "secret_updated"] as const;
 export const runStatuses = ["pending", "building", "deploying", "testing", "completed", "failed", "cancelled"] as const;
 export const runResults = ["success", "failure", "cancelled"] as const;
 export const architectures = ["amd64", "arm64", "multi"] as const;

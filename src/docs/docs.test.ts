@@ -18,6 +18,8 @@ describe("API documentation", () => {
     expect(schema.required).toEqual(expect.arrayContaining(["key", "value"]));
     expect(schema.properties.key.pattern).toBe("^[A-Za-z_][A-Za-z0-9_]*$");
     expect(createSecret.description).toMatch(/admin/);
+    // A file secret's path says it is relative (the API refuses an absolute one).
+    expect(schema.properties.file_path.description).toMatch(/relative to the repository's checkout .*no leading \//);
   });
 
   it("serves a readable docs page", async () => {

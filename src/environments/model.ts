@@ -21,6 +21,7 @@ export const environmentSchema = z.object({
   region: z.string(),
   cloud_provider_id: z.string().nullable(),
   vm_status: z.string(),
+  error_message: z.string().nullable().describe("why the environment failed (its latest run's reason); null unless status is failed"),
   is_fork: z.boolean(),
   deployed_at: timestamp.nullable(),
   last_heartbeat_at: timestamp.nullable(),
@@ -34,7 +35,16 @@ export const environmentSchema = z.object({
 export const prTitleOf = sql<string | null>`(SELECT ${pullRequests.title} FROM ${pullRequests}
   WHERE ${pullRequests.projectId} = ${environments.projectId} AND ${pullRequests.prNumber} = ${environments.prNumber})`;
 
-export function toApiEnvironment(row: typeof environments.$inferSelect, prTitle: string | null, previewDomain: string): z.infer<typeof environmentSchema> {
+/** Select this beside an environment row for its `error_message`: its latest run's reason, when it failed. */
+export const environmentFailure = sql<string | null>`CASE WHEN ${environments.status} = 'failed' THEN
+  (SELECT error_message FROM workflow_runs WHERE environment_id = ${environments.id} ORDER BY created_at DESC, id DESC LIMIT 1) END`;
+
+export function toApiEnvironment(
+  row: typeof environments.$inferSelect,
+  prTitle: string | null,
+  previewDomain: string,
+  failure: string | null,
+): z.infer<typeof environmentSchema> {
   return {
     id: row.id,
     project_id: row.projectId,
@@ -48,6 +58,7 @@ export function toApiEnvironment(row: typeof environments.$inferSelect, prTitle:
     region: row.region,
     cloud_provider_id: row.cloudProviderId,
     vm_status: row.vmStatus,
+    error_message: row.status === "failed" ? (failure ?? "the environment failed; its runs (GET /v1/environments/:id/runs) may say more") : null,
     is_fork: row.isFork,
     deployed_at: iso(row.deployedAt),
     last_heartbeat_at: iso(row.lastHeartbeatAt),

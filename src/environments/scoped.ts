@@ -4,7 +4,7 @@ import { teamIdsWithRole, type Role } from "../auth/roles.ts";
 import type { Db } from "../db/client.ts";
 import { buildJobs, environments, projects, workflowRuns } from "../db/schema.ts";
 import { explainMiss } from "../lib/access.ts";
-import { prTitleOf } from "./model.ts";
+import { environmentFailure, prTitleOf } from "./model.ts";
 
 /**
  * Environments, runs and jobs belong to a team through their project. These read one in a single round trip,
@@ -12,7 +12,7 @@ import { prTitleOf } from "./model.ts";
  */
 export async function environmentInTeam(db: Db, auth: Auth, id: string, minRole: Role) {
   const [row] = await db
-    .select({ environment: environments, prTitle: prTitleOf, teamId: projects.teamId, project: projects })
+    .select({ environment: environments, prTitle: prTitleOf, failure: environmentFailure, teamId: projects.teamId, project: projects })
     .from(environments)
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .where(and(eq(environments.id, id), inArray(projects.teamId, teamIdsWithRole(auth, minRole))));

@@ -13,6 +13,9 @@ const app = new Hono<AppEnv>()
   .post("/things", validate("json", z.object({ name: z.string().min(1), size: z.enum(["small", "large"]) }).strict()), (c) =>
     c.json({ ok: c.req.valid("json").name }),
   )
+  .get("/things/:id", validate("param", z.object({ id: z.string().regex(/^\d+$/) })), validate("query", z.object({ limit: z.coerce.number().int() })), (c) =>
+    c.json({ id: c.req.valid("param").id }),
+  )
   .get("/boom", () => {
     throw new Error("database password is hunter2");
   })
@@ -37,8 +40,22 @@ describe("error handling", () => {
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { code: string; issues: { path: string }[]; message: string } };
     expect(error.code).toBe("VALIDATION_FAILED");
-    expect(error.issues.map((i) => i.path).sort()).toEqual(["json", "name", "size"]);
-    expect(error.message).toMatch(/^invalid json: /);
+    expect(error.issues.map((i) => i.path).sort()).toEqual(["body", "name", "size"]);
+    expect(error.message).toMatch(/^invalid body: /);
+    expect(error.message).not.toContain("content-type");
+  });
+
+  it("names the part of the request that is wrong, and hints at the header when a body was not sent as JSON", async () => {
+    const unlabelled = await app.request("/things", { method: "POST", body: JSON.stringify({ name: "a", size: "small" }), headers: { "content-type": "text/plain" } }, env);
+    expect(unlabelled.status).toBe(400);
+    const { error } = (await unlabelled.json()) as { error: { message: string } };
+    expect(error.message).toMatch(/^invalid body: /);
+    expect(error.message).toContain("send it with the header content-type: application/json, not text/plain");
+
+    const query = (await (await app.request("/things/x?limit=many", {}, env)).json()) as { error: { message: string } };
+    expect(query.error.message).toMatch(/^invalid path: id: /);
+    const limit = (await (await app.request("/things/12?limit=many", {}, env)).json()) as { error: { message: string } };
+    expect(limit.error.message).toMatch(/^invalid query: limit: /);
   });
 
   it("hides unexpected errors behind a 500 with no message or stack, and logs them", async () => {

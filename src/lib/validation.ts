@@ -55,9 +55,19 @@ export function unstorableTextIssues(value: unknown, root: string): FieldIssue[]
   return issues;
 }
 
-function validationFailed(target: string, issues: FieldIssue[]): ApiError {
+/** The request part as a caller knows it (Hono's target names are its own: json, param). */
+const PART: Partial<Record<keyof ValidationTargets, string>> = { json: "body", param: "path", query: "query", header: "header", form: "form", cookie: "cookie" };
+const partOf = (target: keyof ValidationTargets) => PART[target] ?? target;
+
+function validationFailed(part: string, issues: FieldIssue[], hint = ""): ApiError {
   const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
-  return new ApiError("VALIDATION_FAILED", `invalid ${target}: ${summary}`, { issues });
+  return new ApiError("VALIDATION_FAILED", `invalid ${part}: ${summary}${hint}`, { issues });
+}
+
+/** Hono reads a body only when it is sent as JSON: without the header, a good body looks empty. */
+function contentTypeHint(target: keyof ValidationTargets, contentType: string | undefined): string {
+  if (target !== "json" || /^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType ?? "")) return "";
+  return ` (the body was not read as JSON: send it with the header content-type: application/json${contentType ? `, not ${contentType}` : ""})`;
 }
 
 /**
@@ -68,17 +78,18 @@ export function validate<Target extends keyof ValidationTargets, Schema extends 
   return zValidator(
     target,
     schema,
-    (result) => {
+    (result, c) => {
       if (result.success) return;
       throw validationFailed(
-        target,
-        result.error.issues.map((issue) => ({ path: issue.path.length ? issue.path.join(".") : target, message: issue.message })),
+        partOf(target),
+        result.error.issues.map((issue) => ({ path: issue.path.length ? issue.path.join(".") : partOf(target), message: issue.message })),
+        contentTypeHint(target, c.req.header("content-type")),
       );
     },
     {
       validationFunction: (checked, value) => {
-        const issues = unstorableTextIssues(value, target);
-        if (issues.length > 0) throw validationFailed(target, issues);
+        const issues = unstorableTextIssues(value, partOf(target));
+        if (issues.length > 0) throw validationFailed(partOf(target), issues);
         // The library types this result with a conditional type TypeScript cannot resolve for a generic schema.
         return checked.safeParseAsync(value) as never;
       },

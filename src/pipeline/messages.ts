@@ -41,6 +41,9 @@ export const previewRequestedMessage = z.object({
   commit_hash: z.string(),
   triggered_by: z.string().nullable(),
   dedupe_key: z.string(),
+  /** The ids the API already answered with (optional: messages queued before they existed have none). */
+  run_id: z.string().optional(),
+  environment_id: z.string().optional(),
 });
 
 export const provisionBuildMessage = z.object({ type: z.literal("build_job.provision"), job_id: z.string() });

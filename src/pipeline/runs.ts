@@ -1,5 +1,6 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
+import { auditGitHubChangeWhere } from "../audit/record.ts";
 import { buildJobs, environments, type machineSizes, type runTriggers, workflowRuns } from "../db/schema.ts";
 import { newId, newSubdomainHash } from "../lib/ids.ts";
 
@@ -37,6 +38,11 @@ export interface StartRunInput {
   gate: SQL;
   /** For a new environment (an existing one keeps its own): known before, because stagely.yaml may use it. */
   subdomainHash?: string;
+  /** Ids chosen before (the API answered with them); default: new ones. */
+  runId?: string;
+  environmentId?: string;
+  /** A run a GitHub webhook started: audited with the GitHub account that sent it (null when GitHub named none). */
+  githubSender?: string | null;
 }
 
 export type SupersededJob = {
@@ -58,7 +64,7 @@ const activeJobStatuses = sql`('queued', 'provisioning', 'running')`;
 export async function startRun(db: Db, input: StartRunInput, leading: Parameters<Db["batch"]>[0][number][] = []) {
   const { project, plan } = input;
   const liveEnvironment = sql`(SELECT id FROM ${environments} WHERE project_id = ${project.id} AND pr_number = ${input.prNumber} AND status IN ${liveStatuses})`;
-  const runId = newId("workflowRun");
+  const runId = input.runId ?? newId("workflowRun");
   const size = plan.ok ? plan.previewSize : project.defaultPreviewSize;
   const failed = !plan.ok;
   const jobs = plan.ok ? plan.jobs : [];
@@ -67,7 +73,7 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
     ...leading,
     db.execute<{ id: string }>(sql`
       INSERT INTO ${environments} (id, project_id, pr_number, branch_name, commit_hash, subdomain_hash, cloud_provider_id, size, region, is_fork)
-      SELECT ${newId("environment")}, ${project.id}, ${input.prNumber}, ${input.branch}, ${input.commit}, ${input.subdomainHash ?? newSubdomainHash()},
+      SELECT ${input.environmentId ?? newId("environment")}, ${project.id}, ${input.prNumber}, ${input.branch}, ${input.commit}, ${input.subdomainHash ?? newSubdomainHash()},
              ${project.cloudProviderId}, ${size}, ${input.region}, ${input.isFork}
        WHERE ${input.gate}
       ON CONFLICT (project_id, pr_number) WHERE status NOT IN ('terminated', 'reaped')
@@ -118,6 +124,25 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
       UPDATE ${workflowRuns} SET status = 'building', started_at = now()
        WHERE dedupe_key = ${input.dedupeKey} AND status = 'pending'
          AND EXISTS (SELECT 1 FROM ${environments} WHERE id = ${liveEnvironment} AND status = 'building')`),
+    // Only a run made now is audited (a redelivery finds the run made before, whose id is another).
+    ...(input.githubSender !== undefined
+      ? [
+          auditGitHubChangeWhere(
+            db,
+            {
+              action: "environment.run_started",
+              resourceType: "workflow_run",
+              resourceId: runId,
+              metadata: { sender: input.githubSender, trigger: input.trigger, pr_number: input.prNumber, commit_hash: input.commit },
+            },
+            {
+              from: sql`FROM ${workflowRuns} run JOIN ${environments} env ON env.id = run.environment_id JOIN projects p ON p.id = env.project_id WHERE run.id = ${runId}`,
+              teamId: sql`p.team_id`,
+              projectId: sql`p.id`,
+            },
+          ),
+        ]
+      : []),
     db.execute<{ id: string; environment_id: string; status: string }>(sql`
       SELECT id, environment_id, status FROM ${workflowRuns} WHERE dedupe_key = ${input.dedupeKey}`),
   ];

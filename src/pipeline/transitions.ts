@@ -90,7 +90,9 @@ export async function settleDeploy(
        WHERE id = ${runId} AND status = 'deploying'
       RETURNING id`),
     db.execute(sql`
-      UPDATE ${environments} SET status = ${healthy ? "ready" : "failed"}, deployed_at = CASE WHEN ${healthy} THEN now() ELSE deployed_at END
+      UPDATE ${environments} SET status = ${healthy ? "ready" : "failed"}, deployed_at = CASE WHEN ${healthy} THEN now() ELSE deployed_at END,
+             -- The VM's agent reported: the VM runs, whatever state the cloud answered when it was created.
+             vm_status = CASE WHEN vm_status IN ('pending', 'provisioning') THEN 'running' ELSE vm_status END
        WHERE id = (SELECT environment_id FROM ${workflowRuns} WHERE id = ${runId}) AND status = 'deploying'
          AND EXISTS (SELECT 1 FROM ${workflowRuns} WHERE id = ${runId} AND status = ${healthy ? "completed" : "failed"})`),
   ]);

@@ -18,7 +18,8 @@ export const secretFields = {
     .string()
     .max(255)
     .regex(/^[A-Za-z0-9_.\-/]+$/, "may contain letters, digits, _ . - and /")
-    .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.split("/").includes(""), "must be a relative path inside the repository, without .. or empty segments"),
+    .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.split("/").includes(""), "must be a relative path inside the repository, without .. or empty segments")
+    .describe("where the file is written, relative to the repository's checkout on the preview VM (no leading /, no .., no empty segments), e.g. config/credentials.json"),
   file_permissions: z.string().regex(/^0[0-7]{3}$/, "must be an octal mode like 0600"),
 };
 

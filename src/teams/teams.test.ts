@@ -25,7 +25,7 @@ describe("teams", () => {
       [{ name: "x", slug: "-bad-" }, "slug"],
       [{ name: "" }, "name"],
       [{ name: "ok", billing_email: "not-an-email" }, "billing_email"],
-      [{ name: "ok", plan: "enterprise" }, "json"],
+      [{ name: "ok", plan: "enterprise" }, "body"],
       [{ name: "!!!" }, "slug"],
     ] as const) {
       const response = await call("POST", "/v1/teams", { token: user.token, body });

@@ -218,16 +218,16 @@ describe("readJobLogs", () => {
 
     let page!: Awaited<ReturnType<typeof readJobLogs>>;
     expect(await countRoundTrips(async () => (page = await readJobLogs(db, jobId, { limit: 10 })))).toBe(1);
-    expect(page.lines.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(page.lines[0]).toEqual({ seq: 1, stream: "stdout", timestamp: "2026-01-01T00:00:00.001Z", line: "line 1" });
+    expect(page.data.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(page.data[0]).toEqual({ seq: 1, stream: "stdout", timestamp: "2026-01-01T00:00:00.001Z", line: "line 1" });
     expect(page.next_cursor).toBe("10");
     const second = await readJobLogs(db, jobId, { afterSeq: 20, limit: 10 });
-    expect(second.lines.map((l) => l.seq)).toEqual([21, 22, 23, 24, 25]);
+    expect(second.data.map((l) => l.seq)).toEqual([21, 22, 23, 24, 25]);
     expect(second.next_cursor).toBeNull();
     const exact = await readJobLogs(db, jobId, { afterSeq: 15, limit: 10 });
-    expect(exact.lines).toHaveLength(10);
+    expect(exact.data).toHaveLength(10);
     expect(exact.next_cursor).toBeNull();
-    expect((await readJobLogs(db, "job_doesnotexist0000")).lines).toEqual([]);
+    expect((await readJobLogs(db, "job_doesnotexist0000")).data).toEqual([]);
     const rows = await db.select().from(buildLogs).where(and(eq(buildLogs.buildJobId, jobId), eq(buildLogs.seq, 1)));
     expect(rows).toHaveLength(1);
     client.close();

@@ -58,7 +58,7 @@ describe("where a run builds its images", () => {
     expect(lines[0]!.line).toContain("skipped: linux/arm64");
     expect(lines.length).toBeGreaterThan(1);
     const api = await call("GET", `/v1/jobs/${jobs[0]!.id}/logs`, { token: owner.token });
-    expect(api.body.lines[0].line).toContain("for linux/amd64 only");
+    expect(api.body.data[0].line).toContain("for linux/amd64 only");
   });
 
   it("registry mode: a builder VM per build × platform, none of them the preview", { timeout: 60_000 }, async () => {

@@ -50,6 +50,15 @@ describe("is_fork", () => {
     await eventually("the fork's environment", async () => (await liveEnvironment(project.projectId, 4))?.isFork === true);
     const asked = await call("POST", `/v1/projects/${project.projectId}/environments`, { token: project.member.token, body: { pr_number: 4 } });
     expect(asked.status, asked.text).toBe(202);
+    // The answer names the pull request's environment and the run to follow, at URLs that answer.
+    const live = (await liveEnvironment(project.projectId, 4))!;
+    expect(asked.body).toEqual({ status: "queued", environment: { id: live.id, url: `/v1/environments/${live.id}` }, run: { id: expect.stringMatching(/^run_/), url: `/v1/runs/${asked.body.run.id}` } });
+    const run = await eventually("the member's run", async () => {
+      const got = await call("GET", asked.body.run.url, { token: project.member.token });
+      return got.status === 200 ? got.body : undefined;
+    });
+    expect(run).toMatchObject({ environment_id: live.id, trigger: "api_requested" });
+    expect((await call("GET", asked.body.environment.url, { token: project.member.token })).status).toBe(200);
     await eventually("the member's run", async () => (await project.runsOf(4)).length === 2);
     expect((await liveEnvironment(project.projectId, 4))!.isFork).toBe(true);
     // Nor does a later event that looks like the base repository's (GitHub never changes a pull request's head repository).
@@ -98,9 +107,9 @@ describe("POST /v1/projects/:id/environments", () => {
     expect(await audits()).toBe(before + 1);
     const runs = await eventually("the requested run", async () => {
       const found = await project.runsOf(6);
-      return found.some((r) => r.trigger === "manual_rebuild") ? found : undefined;
+      return found.some((r) => r.trigger === "api_requested") ? found : undefined;
     });
-    expect(runs.find((r) => r.trigger === "manual_rebuild")!.commitHash).toBe(sha(6));
+    expect(runs.find((r) => r.trigger === "api_requested")!.commitHash).toBe(sha(6));
     const environment = await liveEnvironment(project.projectId, 6);
     expect(environment).toMatchObject({ branchName: "feature", isFork: false });
     expect(await db.select().from(environments).where(eq(environments.projectId, project.projectId))).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
-import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildJobs, workflowRuns } from "../../src/db/schema.ts";
+import { and, eq, inArray } from "drizzle-orm";
+import { auditLogs, buildJobs, workflowRuns } from "../../src/db/schema.ts";
 import { AgentDriver } from "../agent-driver.ts";
 import { db } from "../db.ts";
 import { pullRequestPayload, sendWebhook } from "../github-webhooks.ts";
@@ -26,7 +26,8 @@ describe("a pull request's preview, from open to close", () => {
       return environment?.status === "ready" ? environment : undefined;
     });
     expect(ready.commitHash).toBe(sha(1));
-    expect((await call("GET", `/v1/environments/${ready.id}`, { token: owner.token })).body).toMatchObject({ pr_number: 7, pr_title: "Add the cart" });
+    // Its agent reported the deploy: the VM runs.
+    expect((await call("GET", `/v1/environments/${ready.id}`, { token: owner.token })).body).toMatchObject({ pr_number: 7, pr_title: "Add the cart", status: "ready", vm_status: "running", error_message: null });
     const firstVm = ready.vmId;
     expect(firstVm).toBeTruthy();
     const [firstRun] = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
@@ -40,7 +41,7 @@ describe("a pull request's preview, from open to close", () => {
     const jobs = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, firstRun!.id));
     expect(jobs.map((j) => `${j.name}:${j.status}`).sort()).toEqual(["api_amd64:completed", "web_amd64:completed"]);
     const logs = await call("GET", `/v1/jobs/${jobs[0]!.id}/logs`, { token: owner.token });
-    expect(logs.body.lines.length).toBeGreaterThan(0);
+    expect(logs.body.data.length).toBeGreaterThan(0);
 
     // GitHub hears of it just after the environment is ready.
     const deployment = await eventually("the success status on GitHub", async () => {
@@ -66,6 +67,15 @@ describe("a pull request's preview, from open to close", () => {
     expect(await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id))).toHaveLength(2);
     const runs = await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, ready.id));
     expect(runs.map((r) => `${r.trigger}:${r.status}`).sort()).toEqual(["pr_opened:completed", "pr_synchronized:completed"]);
+    // Each run a webhook started is in the team's audit log, by the GitHub account that sent the event.
+    const audited = await db.select().from(auditLogs).where(and(eq(auditLogs.action, "environment.run_started"), inArray(auditLogs.resourceId, runs.map((r) => r.id))));
+    expect(audited.map((a) => [a.metadata, a.actorId, a.projectId])).toEqual(
+      expect.arrayContaining([
+        [{ sender: "octocat", trigger: "pr_opened", pr_number: 7, commit_hash: sha(1) }, null, projectId],
+        [{ sender: "octocat", trigger: "pr_synchronized", pr_number: 7, commit_hash: sha(2) }, null, projectId],
+      ]),
+    );
+    expect(audited).toHaveLength(2);
     expect(await commentsOf(repo, 7)).toHaveLength(1);
     // Read once per run when it was planned; the deploys sent the text stored with the run.
     expect(await githubRequests(`GET /repos/${repo}/contents/docker-compose.yml`)).toHaveLength(2);
@@ -75,5 +85,19 @@ describe("a pull request's preview, from open to close", () => {
     await eventually("every VM to be terminated", async () => (await runningVms(providerId, { environment_id: ready.id })).length === 0);
     const [after] = await deploymentsOf(repo);
     expect(after!.statuses.map((s) => s.state)).toContain("inactive");
+  });
+
+  it("says on the environment itself why it failed before building", { timeout: 60_000 }, async () => {
+    const { repo, projectId, installationId, owner } = await previewProject([]);
+    // No stagely.yaml at this commit.
+    expect((await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo, number: 3, sha: sha(9), installationId }))).status).toBe(202);
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(projectId, 3);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const fetched = await call("GET", `/v1/environments/${failed.id}`, { token: owner.token });
+    expect(fetched.body.error_message).toMatch(/^stagely\.yaml: not found at the repository root at commit/);
+    const listed = await call("GET", `/v1/projects/${projectId}/environments`, { token: owner.token });
+    expect(listed.body.data[0]).toMatchObject({ id: failed.id, status: "failed", error_message: fetched.body.error_message });
   });
 });

@@ -80,9 +80,9 @@ describe("environment, run and job routes", () => {
     const run = await call("GET", `/v1/runs/${runs[0].id}`, { token });
     expect(run.body.jobs.map((j: { name: string }) => j.name).sort()).toEqual(["api_amd64", "web_amd64"]);
     const logs = await call("GET", `/v1/jobs/${run.body.jobs[0].id}/logs?limit=5`, { token });
-    expect(logs.body.lines).toHaveLength(5);
+    expect(logs.body.data).toHaveLength(5);
     const next = await call("GET", `/v1/jobs/${run.body.jobs[0].id}/logs?limit=5&cursor=${logs.body.next_cursor}`, { token });
-    expect(next.body.lines[0].seq).toBeGreaterThan(logs.body.lines[4].seq);
+    expect(next.body.data[0].seq).toBeGreaterThan(logs.body.data[4].seq);
     expect((await call("POST", `/v1/runs/${runs[0].id}/cancel`, { token })).status).toBe(409);
 
     expect((await call("DELETE", `/v1/environments/${environment.id}`, { token })).status).toBe(202);

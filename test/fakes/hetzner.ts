@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { commonAdmin, headersOf, jsonReply, parseJson, serve, writeReply, type CloudAccount, type Reply } from "./cloud-accounts.ts";
-import { listen, readBody } from "./http.ts";
+import { listen, readBody } from "../../scripts/local-github/http.ts";
 import type { FakeService } from "./index.ts";
 
 /**

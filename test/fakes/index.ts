@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { awsFake } from "./aws.ts";
 import { digitalOceanFake } from "./digitalocean.ts";
-import { githubFake } from "./github.ts";
+import { githubFake } from "../../scripts/local-github/github.ts";
 import { hetznerFake } from "./hetzner.ts";
 import { localCloudFake } from "./local-cloud.ts";
 

@@ -1,6 +1,6 @@
 import { createLocalCloud } from "../../scripts/local-cloud/server.ts";
 import type { AgentConfig } from "../../src/providers/cloud-init.ts";
-import { json, listen } from "./http.ts";
+import { json, listen } from "../../scripts/local-github/http.ts";
 import type { FakeService } from "./index.ts";
 
 /**

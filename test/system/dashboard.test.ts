@@ -12,7 +12,7 @@ import { mintSignInLink } from "../../src/auth/sign-in-links.ts";
 import { teamMembers, teams, users } from "../../src/db/schema.ts";
 import { hmacSha256Hex } from "../../src/lib/crypto.ts";
 import { newId } from "../../src/lib/ids.ts";
-import { GITHUB_WEBHOOK_SECRET } from "../fakes/github.ts";
+import { GITHUB_WEBHOOK_SECRET } from "../../scripts/local-github/github.ts";
 import { pullRequestPayload } from "../github-payloads.ts";
 import { installApp } from "../installations.ts";
 import { ARTIFACTS, browserAvailable, launchChromium, screenshot } from "./browser.ts";

@@ -15,7 +15,7 @@ import { startAgentProcess, type AgentProcess } from "../../scripts/local-cloud/
 import { startGitServer } from "../../scripts/local-github/git-server.ts";
 import { commitFiles } from "../../scripts/local-github/repositories.ts";
 import { defaultTestBackend } from "../../scripts/local-db/index.ts";
-import { GITHUB_WEBHOOK_SECRET } from "../fakes/github.ts";
+import { GITHUB_WEBHOOK_SECRET } from "../../scripts/local-github/github.ts";
 import { pullRequestPayload } from "../github-payloads.ts";
 import { installApp } from "../installations.ts";
 import { BASE_IMAGE, docker, ensureBaseImage, removeTestImages, requireDocker, startRegistry, type TestRegistry } from "./docker-fixtures.ts";

@@ -6,7 +6,7 @@ import { getDb } from "../../../src/db/client.ts";
 import { apiTokens, githubInstallationRepositories, githubInstallations, teamMembers, teams, users } from "../../../src/db/schema.ts";
 import { hmacSha256Hex } from "../../../src/lib/crypto.ts";
 import { newId } from "../../../src/lib/ids.ts";
-import { GITHUB_WEBHOOK_SECRET } from "../../../test/fakes/github.ts";
+import { GITHUB_WEBHOOK_SECRET } from "../../local-github/github.ts";
 import type { BenchScenario } from "../types.ts";
 
 /**

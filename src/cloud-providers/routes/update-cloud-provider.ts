@@ -28,7 +28,7 @@ function checked<T extends z.ZodType>(field: string, schema: T | undefined, valu
   const parsed = schema?.safeParse(value);
   if (parsed?.success) return parsed.data;
   const issues = parsed?.error.issues.map((i) => ({ path: [field, ...i.path].join("."), message: i.message })) ?? [{ path: field, message: "not supported for this provider type" }];
-  throw new ApiError("VALIDATION_FAILED", `invalid json: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
+  throw new ApiError("VALIDATION_FAILED", `invalid body: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
 }
 
 export const updateCloudProvider = defineRoute({

@@ -3,7 +3,7 @@ import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
 import { teamIdsWithRole } from "../../auth/roles.ts";
-import { projects, pullRequests } from "../../db/schema.ts";
+import { environments, liveEnvironmentStatuses, projects, pullRequests } from "../../db/schema.ts";
 import { explainMiss } from "../../lib/access.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
@@ -36,12 +36,16 @@ export const createEnvironment = defineRoute({
     })
     .strict(),
   example: { pr_number: 42, branch: "feature/login", commit_hash: "0123456789abcdef0123456789abcdef01234567" },
-  response: z.object({ status: z.literal("queued"), request_id: z.string() }),
+  response: z.object({
+    status: z.literal("queued"),
+    environment: z.object({ id: z.string(), url: z.string().describe("GET it to follow the environment (the pull request's live one, or the one this makes)") }),
+    run: z.object({ id: z.string(), url: z.string().describe("GET it to follow the run; it answers 404 for the moment until the queue starts it") }),
+  }),
   status: 202,
   async handler(c, { params, body }) {
     const auth = c.get("auth");
     const db = dbOf(c);
-    const requestId = newId("workflowRun");
+    const runId = newId("workflowRun");
     const allowed = and(eq(projects.id, params.id), inArray(projects.teamId, teamIdsWithRole(auth, "member")), eq(projects.isActive, true));
     // Only the head GitHub last reported is built: any other commit could be anyone's code (a fork's included).
     const atHead = and(
@@ -49,7 +53,7 @@ export const createEnvironment = defineRoute({
       body.commit_hash ? eq(pullRequests.headSha, body.commit_hash) : undefined,
       body.branch ? eq(pullRequests.headRef, body.branch) : undefined,
     );
-    const [audit, [pullRequest]] = await db.batch([
+    const [audit, [pullRequest], [live]] = await db.batch([
       auditInsertWhere(
         db,
         auth,
@@ -65,6 +69,10 @@ export const createEnvironment = defineRoute({
         .from(pullRequests)
         .innerJoin(projects, eq(projects.id, pullRequests.projectId))
         .where(and(allowed, eq(pullRequests.prNumber, body.pr_number))),
+      db
+        .select({ id: environments.id })
+        .from(environments)
+        .where(and(eq(environments.projectId, params.id), eq(environments.prNumber, body.pr_number), inArray(environments.status, liveEnvironmentStatuses))),
     ]);
     if (audit.rowCount === 0) {
       if (pullRequest) throw new ApiError("UNPROCESSABLE", whyNotHead(body, pullRequest));
@@ -80,6 +88,7 @@ export const createEnvironment = defineRoute({
         },
       });
     }
+    const environmentId = live?.id ?? newId("environment");
     await c.env.JOBS.send({
       type: "preview.requested",
       project_id: params.id,
@@ -87,9 +96,12 @@ export const createEnvironment = defineRoute({
       branch: pullRequest!.headRef,
       commit_hash: pullRequest!.headSha,
       triggered_by: auth.user.email,
-      dedupe_key: `api:${requestId}`,
+      dedupe_key: `api:${runId}`,
+      run_id: runId,
+      // The pull request's live environment takes the run; otherwise the one made for it has this id.
+      ...(live ? {} : { environment_id: environmentId }),
     });
-    return c.json({ status: "queued" as const, request_id: requestId }, 202);
+    return c.json({ status: "queued" as const, environment: { id: environmentId, url: `/v1/environments/${environmentId}` }, run: { id: runId, url: `/v1/runs/${runId}` } }, 202);
   },
 });
 

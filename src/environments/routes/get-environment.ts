@@ -12,7 +12,7 @@ export const getEnvironment = defineRoute({
   params: environmentParams,
   response: environmentSchema,
   async handler(c, { params }) {
-    const { environment, prTitle } = await environmentInTeam(dbOf(c), c.get("auth"), params.id, "viewer");
-    return c.json(toApiEnvironment(environment, prTitle, configOf(c).PREVIEW_DOMAIN));
+    const { environment, prTitle, failure } = await environmentInTeam(dbOf(c), c.get("auth"), params.id, "viewer");
+    return c.json(toApiEnvironment(environment, prTitle, configOf(c).PREVIEW_DOMAIN, failure));
   },
 });

@@ -35,7 +35,8 @@ export const getJobLogs = defineRoute({
     cursor: z.coerce.number().int().min(-1).default(-1).describe("return lines after this seq (Core's own note, when there is one, is seq 0)"),
     limit: z.coerce.number().int().min(1).max(1000).default(500),
   }),
-  response: z.object({ lines: z.array(logLine), next_cursor: z.string().nullable() }),
+  // The shape of every list (README "Pagination"), with a seq for a cursor.
+  response: z.object({ data: z.array(logLine), next_cursor: z.string().nullable() }),
   async handler(c, { params, query }) {
     const db = dbOf(c);
     await jobInTeam(db, c.get("auth"), params.id, "viewer");

@@ -8,7 +8,7 @@ import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { teamParams } from "../../lib/schemas.ts";
 import { projectParams } from "../../projects/model.ts";
-import { environmentSchema, prTitleOf, toApiEnvironment } from "../model.ts";
+import { environmentFailure, environmentSchema, prTitleOf, toApiEnvironment } from "../model.ts";
 
 const listQuery = pageQuery.extend({ status: z.enum(["live", "all", ...environmentStatuses]).default("live") });
 
@@ -29,7 +29,7 @@ export const listEnvironments = defineRoute({
     const page = keyset(environments.createdAt, environments.id, query);
     const statuses = statusesOf(query.status);
     const rows = await dbOf(c)
-      .select({ environment: environments, prTitle: prTitleOf })
+      .select({ environment: environments, prTitle: prTitleOf, failure: environmentFailure })
       .from(projects)
       .leftJoin(environments, and(eq(environments.projectId, projects.id), inArray(environments.status, [...statuses]), page.where))
       .where(and(eq(projects.id, params.id), inArray(projects.teamId, teamIdsWithRole(c.get("auth"), "viewer"))))
@@ -38,7 +38,7 @@ export const listEnvironments = defineRoute({
     if (rows.length === 0) throw new ApiError("NOT_FOUND", `project ${params.id} not found`);
     const found = rows.flatMap((r) => (r.environment ? [{ ...r, environment: r.environment }] : []));
     const domain = configOf(c).PREVIEW_DOMAIN;
-    return c.json(page.page(found, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, domain)));
+    return c.json(page.page(found, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, domain, r.failure)));
   },
 });
 
@@ -55,13 +55,13 @@ export const listTeamEnvironments = defineRoute({
     const membership = requireTeamRole(c.get("auth"), params.team, "viewer");
     const page = keyset(environments.createdAt, environments.id, query);
     const rows = await dbOf(c)
-      .select({ environment: environments, prTitle: prTitleOf })
+      .select({ environment: environments, prTitle: prTitleOf, failure: environmentFailure })
       .from(environments)
       .innerJoin(projects, eq(projects.id, environments.projectId))
       .where(and(eq(projects.teamId, membership.teamId), inArray(environments.status, [...statusesOf(query.status)]), page.where))
       .orderBy(...page.orderBy)
       .limit(page.fetch);
     const domain = configOf(c).PREVIEW_DOMAIN;
-    return c.json(page.page(rows, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, domain)));
+    return c.json(page.page(rows, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, domain, r.failure)));
   },
 });

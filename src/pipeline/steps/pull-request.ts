@@ -89,6 +89,7 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
       isFork: message.is_fork,
       trigger: message.action === "synchronize" ? "pr_synchronized" : "pr_opened",
       triggeredBy: message.sender,
+      githubSender: message.sender,
       dedupeKey: `pr:${message.delivery_id}:${project.id}`,
       plan,
       gate: eventIsCurrent(event),

@@ -43,12 +43,14 @@ export async function handlePreviewRequested(ctx: PipelineContext, message: Prev
     branch: message.branch,
     commit: message.commit_hash,
     isFork: pullRequest.isFork,
-    trigger: "manual_rebuild",
+    trigger: "api_requested",
     triggeredBy: message.triggered_by,
     dedupeKey: message.dedupe_key,
     plan,
     gate: sql`true`,
     subdomainHash,
+    runId: message.run_id,
+    environmentId: message.environment_id,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
   await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);

@@ -41,7 +41,7 @@ export const createProject = defineRoute({
     const membership = requireTeamRole(auth, params.team, "admin");
     const projectSlug = body.slug ?? slugify(body.name);
     if (!slug.safeParse(projectSlug).success) {
-      throw new ApiError("VALIDATION_FAILED", "invalid json: slug: cannot be derived from this name; pass a slug", {
+      throw new ApiError("VALIDATION_FAILED", "invalid body: slug: cannot be derived from this name; pass a slug", {
         issues: [{ path: "slug", message: "required for this name" }],
       });
     }

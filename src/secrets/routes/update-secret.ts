@@ -47,7 +47,7 @@ export const updateSecret = defineRoute({
     }
     const secretType = body.secret_type ?? current.secretType;
     const filePath = body.file_path !== undefined ? body.file_path : current.filePath;
-    if (secretType === "file" && !filePath) throw new ApiError("VALIDATION_FAILED", "invalid json: file_path: is required for a file secret", { issues: [{ path: "file_path", message: "is required for a file secret" }] });
+    if (secretType === "file" && !filePath) throw new ApiError("VALIDATION_FAILED", "invalid body: file_path: is required for a file secret", { issues: [{ path: "file_path", message: "is required for a file secret" }] });
     const sealed = body.value === undefined ? undefined : await (await keyringOf(c)).encrypt(body.value, associatedData.secret(current));
     const writable = and(
       eq(secrets.id, params.id),

@@ -31,7 +31,7 @@ export const createTeam = defineRoute({
     const db = dbOf(c);
     const teamSlug = body.slug ?? slugify(body.name);
     if (!slug.safeParse(teamSlug).success) {
-      throw new ApiError("VALIDATION_FAILED", "invalid json: slug: cannot be derived from this name; pass a slug", {
+      throw new ApiError("VALIDATION_FAILED", "invalid body: slug: cannot be derived from this name; pass a slug", {
         issues: [{ path: "slug", message: "required for this name" }],
       });
     }

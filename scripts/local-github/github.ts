@@ -1,10 +1,20 @@
-import { createHash, generateKeyPairSync, randomBytes, verify, type KeyObject } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { FakeService } from "./index.ts";
+import { execFile } from "node:child_process";
+import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, verify, type KeyObject } from "node:crypto";
+import { existsSync } from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gitHttpHandler } from "./git-server.ts";
 import { json, listen, readBody } from "./http.ts";
+import { renderPage, type DeploymentStatusView, type PageData } from "./pages.ts";
+import { bareRepository } from "./repositories.ts";
+
+const execFileAsync = promisify(execFile);
 
 /**
- * GitHub as the OAuth web flow, the REST API and a GitHub App see it.
+ * The local GitHub: GitHub as the OAuth web flow, the REST API, git and a GitHub App see it. The tests and benchmarks
+ * start it as a fake (in-memory files, no webhooks); `npm run dev` and `npm run demo` start it with a folder of real
+ * git repositories and a webhook URL, so the whole pull request → preview flow runs with no account.
  *
  * OAuth (sign-in, and the user authorization GitHub adds to an App's installation): like the real one, the token
  * endpoint answers 200 with an `error` field for a wrong client secret or a bad/reused code, and the API answers 401
@@ -29,10 +39,19 @@ import { json, listen, readBody } from "./http.ts";
  *   POST /repos/{o}/{r}/deployments/{id}/statuses
  *   GET  /repos/{o}/{r}/issues/{n}/comments?per_page=&page=  (Link header) · POST same · PATCH /repos/{o}/{r}/issues/comments/{id}
  *
+ * With `gitRoot` (bare repositories `<gitRoot>/<owner>/<name>.git`): `git clone <url>/<owner>/<name>.git` with
+ * `x-access-token:<installation token>` as Basic credentials (a token that may not read the repository gets 404), and
+ * the contents API and deployments read those repositories at any branch or commit.
+ * With `webhook`: the App's webhooks, signed with its secret, for pull requests opened/synchronized/closed through the
+ * control routes below and for repositories added to an installation.
+ * Browser pages: GET / (repositories), /<owner>/<name> (pull requests), /<owner>/<name>/pull/<n> (what GitHub
+ * would show on the pull request: deployments with their statuses and links, comments, webhook deliveries).
+ *
  * Test control (tests use their own repository names, so files running at the same time never meet):
  *   GET    /_fake/app/private-key                        → {app_id, private_key} (PKCS#1 PEM)
  *   POST   /_fake/app/installations {repositories: ["o/r"], permissions?, token_lifetime_seconds?, account_type?}
  *          → {id, account, repositories: [{id, full_name}]} (the account is the first repository's owner)
+ *   POST   /_fake/app/installations/{id}/repositories {full_name}  adds a repository (webhook installation_repositories.added)
  *   GET    /_fake/app/installations/{id}                 → {id, repositories, tokens_issued, token_requests}
  *   PATCH  /_fake/app/installations/{id} {suspended?, repositories?}  suspends/unsuspends, or sets its repositories
  *   DELETE /_fake/app/installations/{id}                 uninstalls the App (the installation is gone)
@@ -42,6 +61,12 @@ import { json, listen, readBody } from "./http.ts";
  *   GET    /_fake/repos/{o}/{r}/issues/{n}/comments      → every comment of the issue
  *   POST   /_fake/repos/{o}/{r}/issues/{n}/comments {body, user?: {login, type}}  a comment by someone else
  *   DELETE /_fake/repos/{o}/{r}/issues/comments/{id}
+ *   POST   /_fake/repos/{o}/{r}/import {path, branch}     fetches a branch of a local git repository into the served one
+ *   GET    /_fake/repos/{o}/{r}/pulls                     → every pull request
+ *   POST   /_fake/repos/{o}/{r}/pulls {head, number?, title?, sender?}  opens (or reopens) the pull request of branch `head`
+ *          at its current commit → {number, head_sha, state, html_url, delivery}   (webhook pull_request.opened)
+ *   POST   /_fake/repos/{o}/{r}/pulls/{n}/synchronize {sender?}  its branch moved (webhook pull_request.synchronize)
+ *   POST   /_fake/repos/{o}/{r}/pulls/{n}/close {sender?}        (webhook pull_request.closed)
  *   POST   /_fake/failures {match, status?, headers?, message?, mode?: "error"|"reset"|"hang", times?}
  *          the next `times` (1) API requests whose "METHOD /path" starts with `match` fail
  *   GET    /_fake/requests?match=<prefix>                → {requests: [{method, path, auth: "jwt"|"token"|"none"}]}
@@ -50,7 +75,7 @@ export const GITHUB_CLIENT_ID = "Iv1.stagelytest00001";
 export const GITHUB_CLIENT_SECRET = "fake-github-client-secret-0123456789";
 export const GITHUB_APP_ID = "424242";
 export const GITHUB_APP_SLUG = "stagely-test";
-/** A webhook secret tests may configure (GITHUB_WEBHOOK_SECRET); the fake itself sends no webhooks. */
+/** A webhook secret tests may configure (GITHUB_WEBHOOK_SECRET); npm run dev starts the local GitHub with a secret of its own. */
 export const GITHUB_WEBHOOK_SECRET = "fake-github-webhook-secret-0123456789";
 
 const DOCS = "https://docs.github.com/rest";
@@ -83,13 +108,13 @@ export function githubAppPrivateKey(): string {
 
 // ---- OAuth ----
 
-interface GitHubUser {
+export interface GitHubUser {
   id: number;
   login: string;
   name: string | null;
   avatar_url: string | null;
 }
-interface Grant {
+export interface Grant {
   user: GitHubUser;
   emails: { email: string; primary: boolean; verified: boolean; visibility: string | null }[];
   redirectUri?: string;
@@ -146,6 +171,25 @@ interface CommentRecord {
   updatedAt: string;
 }
 
+interface PullRecord {
+  number: number;
+  title: string;
+  headRef: string;
+  headSha: string;
+  /** Every head commit it had, oldest first (its deployments are found by them). */
+  shas: string[];
+  state: "open" | "closed";
+  updatedAt: string;
+}
+
+export interface Delivery {
+  event: string;
+  action: string;
+  status: number;
+  body: string;
+  deliveredAt: string;
+}
+
 interface Repo {
   owner: string;
   name: string;
@@ -153,6 +197,21 @@ interface Repo {
   files: Map<string, Buffer>;
   deployments: DeploymentRecord[];
   comments: CommentRecord[];
+  pulls: PullRecord[];
+  deliveries: Delivery[];
+}
+
+export interface LocalGitHubOptions {
+  /** Port on 127.0.0.1 (default: a free one). */
+  port?: number;
+  /** Bare repositories `<gitRoot>/<owner>/<name>.git`, served to `git clone` and read by the contents API. */
+  gitRoot?: string;
+  /** Where the App's webhooks go, signed with `secret` (as the App's webhook URL and secret on GitHub). */
+  webhook?: { url: string; secret: string };
+  /** Installations that exist from the start, with fixed ids (as a database seeded for them expects). */
+  installations?: { id: number; account: string; repositories: { id: number; fullName: string }[] }[];
+  /** Who is signed in to this GitHub in the browser from the start (else: POST /_fake/oauth/approver). */
+  approver?: { user: GitHubUser; emails: Grant["emails"] };
 }
 
 interface Failure {
@@ -211,7 +270,7 @@ function paged<T>(all: T[], url: URL, base: string): { items: T[]; headers: Reco
   return { items: all.slice((page - 1) * perPage, page * perPage), headers: links.length ? { link: links.join(", ") } : {} };
 }
 
-function createAppApi() {
+function createAppApi(options: LocalGitHubOptions) {
   const installations = new Map<number, Installation>();
   const tokens = new Map<string, Token>();
   const repos = new Map<string, Repo>();
@@ -241,14 +300,202 @@ function createAppApi() {
 
   const keyOf = (owner: string, name: string) => `${owner}/${name}`.toLowerCase();
 
-  function repoFor(owner: string, name: string): Repo {
+  function repoFor(owner: string, name: string, id?: number): Repo {
     const key = keyOf(owner, name);
     let repo = repos.get(key);
     if (!repo) {
-      repo = { owner, name, id: nextRepoId++, files: new Map(), deployments: [], comments: [] };
+      repo = { owner, name, id: id ?? nextRepoId++, files: new Map(), deployments: [], comments: [], pulls: [], deliveries: [] };
       repos.set(key, repo);
     }
     return repo;
+  }
+
+  for (const seeded of options.installations ?? []) {
+    for (const r of seeded.repositories) repoFor(r.fullName.split("/")[0]!, r.fullName.split("/")[1]!, r.id);
+    installations.set(seeded.id, {
+      id: seeded.id,
+      account: seeded.account,
+      accountType: "Organization",
+      suspendedAt: null,
+      repositories: new Set(seeded.repositories.map((r) => r.fullName.toLowerCase())),
+      permissions: { ...DEFAULT_PERMISSIONS },
+      tokenLifetimeSeconds: 3600,
+      tokenRequests: [],
+      createdAt: isoSeconds(Date.now()),
+    });
+  }
+
+  /** The bare repository that serves `repo` (null: its files are the in-memory ones tests set). */
+  function gitDirOf(repo: Repo): string | null {
+    if (!options.gitRoot) return null;
+    const dir = join(options.gitRoot, repo.owner, `${repo.name}.git`);
+    return existsSync(dir) ? dir : null;
+  }
+
+  async function git(dir: string, args: string[]): Promise<Buffer> {
+    const { stdout } = await execFileAsync("git", ["--git-dir", dir, ...args], { encoding: "buffer", maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  }
+
+  /** The commit a branch, tag or commit id names in a served repository; null when it names none. */
+  async function resolveCommit(dir: string, ref: string): Promise<string | null> {
+    if (ref.startsWith("-")) return null;
+    return git(dir, ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]).then((out) => out.toString("utf8").trim(), () => null);
+  }
+
+  /** May this installation token clone the repository (contents: read, as GitHub requires)? */
+  function mayClone(tokenValue: string | null, fullName: string): boolean {
+    const repo = repos.get(fullName.toLowerCase());
+    if (!tokenValue || !repo) return false;
+    return checkToken(`token ${tokenValue}`, repo, "contents", "read") === undefined;
+  }
+
+  /** Signs and sends one webhook as GitHub does; remembered on the repository's page. Null without a webhook URL. */
+  async function deliver(repo: Repo, event: string, payload: { action: string } & Record<string, unknown>): Promise<Delivery | null> {
+    if (!options.webhook) return null;
+    const body = JSON.stringify(payload);
+    const signature = `sha256=${createHmac("sha256", options.webhook.secret).update(body).digest("hex")}`;
+    const delivery: Delivery = { event, action: payload.action, status: 0, body: "", deliveredAt: isoSeconds(Date.now()) };
+    try {
+      const response = await fetch(options.webhook.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "user-agent": "GitHub-Hookshot/local", "x-github-event": event, "x-github-delivery": randomUUID(), "x-hub-signature-256": signature },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+      delivery.status = response.status;
+      delivery.body = (await response.text()).slice(0, 2000);
+    } catch (error) {
+      delivery.body = `could not deliver to ${options.webhook.url}: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    repo.deliveries.push(delivery);
+    return delivery;
+  }
+
+  function senderOf(body: unknown) {
+    const login = isObject(body) && typeof body.sender === "string" && body.sender ? body.sender : "octocat";
+    return { login, id: 583231, type: "User" };
+  }
+
+  function pullJson(repo: Repo, pull: PullRecord, base: string) {
+    const full = `${repo.owner}/${repo.name}`;
+    return {
+      number: pull.number,
+      state: pull.state,
+      title: pull.title,
+      html_url: `${base}/${full}/pull/${pull.number}`,
+      updated_at: pull.updatedAt,
+      head: { sha: pull.headSha, ref: pull.headRef, repo: { full_name: full } },
+      base: { ref: "main", repo: { full_name: full } },
+    };
+  }
+
+  async function pullRequestEvent(repo: Repo, pull: PullRecord, action: string, body: unknown, base: string): Promise<Reply> {
+    pull.updatedAt = new Date().toISOString();
+    const installation = installationOf(repo.owner, repo.name);
+    const delivery = await deliver(repo, "pull_request", {
+      action,
+      number: pull.number,
+      pull_request: pullJson(repo, pull, base),
+      repository: repositoryJson(keyOf(repo.owner, repo.name), base),
+      ...(installation ? { installation: { id: installation.id } } : {}),
+      sender: senderOf(body),
+    });
+    return reply(200, { ...pullJson(repo, pull, base), head_sha: pull.headSha, delivery });
+  }
+
+  /** The control routes of pull requests and imports (see the module comment). */
+  async function pulls(method: string, rest: string, repo: Repo, body: unknown, base: string): Promise<Reply | undefined> {
+    const dir = gitDirOf(repo);
+    if (method === "POST" && rest === "import") {
+      if (!options.gitRoot) return reply(400, { message: "this local GitHub serves no git repositories (no gitRoot)" });
+      if (!isObject(body) || typeof body.path !== "string" || typeof body.branch !== "string" || !/^[^\s~^:?*[\\]+$/.test(body.branch) || body.branch.startsWith("-")) {
+        return reply(400, { message: "an import needs path (a local git repository) and branch" });
+      }
+      const target = bareRepository(options.gitRoot, `${repo.owner}/${repo.name}`);
+      try {
+        await git(target, ["fetch", "--quiet", "--force", "--", body.path, `refs/heads/${body.branch}:refs/heads/${body.branch}`]);
+      } catch (error) {
+        const stderr = (error as { stderr?: Buffer }).stderr?.toString("utf8").trim();
+        return reply(422, { message: `could not fetch branch ${body.branch} from ${body.path}: ${stderr || String(error)}` });
+      }
+      return reply(200, { branch: body.branch, head_sha: await resolveCommit(target, `refs/heads/${body.branch}`) });
+    }
+    if (method === "GET" && rest === "pulls") return reply(200, repo.pulls.map((p) => pullJson(repo, p, base)));
+    if (method === "POST" && rest === "pulls") {
+      if (!isObject(body) || typeof body.head !== "string") return reply(400, { message: "a pull request needs head (a branch)" });
+      const number = body.number === undefined ? undefined : Number(body.number);
+      if (number !== undefined && (!Number.isInteger(number) || number < 1 || repo.pulls.some((p) => p.number === number && p.headRef !== body.head))) {
+        return reply(422, { message: `number: ${String(body.number)} is not a whole number above 0, or another branch's pull request has it` });
+      }
+      const headSha = dir ? await resolveCommit(dir, `refs/heads/${body.head}`) : null;
+      if (!headSha) return validationFailed("Validation Failed", [{ resource: "PullRequest", field: "head", code: "invalid", message: `branch ${body.head} does not exist` }]);
+      const existing = repo.pulls.find((p) => p.headRef === body.head);
+      if (existing?.state === "open") return validationFailed(`A pull request already exists for ${repo.owner}:${body.head}.`);
+      if (existing) {
+        existing.state = "open";
+        existing.headSha = headSha;
+        if (existing.shas.at(-1) !== headSha) existing.shas.push(headSha);
+        return pullRequestEvent(repo, existing, "reopened", body, base);
+      }
+      const pull: PullRecord = {
+        number: number ?? Math.max(0, ...repo.pulls.map((p) => p.number), ...repo.comments.map((c) => c.issue)) + 1,
+        title: typeof body.title === "string" && body.title ? body.title : body.head,
+        headRef: body.head,
+        headSha,
+        shas: [headSha],
+        state: "open",
+        updatedAt: new Date().toISOString(),
+      };
+      repo.pulls.push(pull);
+      return pullRequestEvent(repo, pull, "opened", body, base);
+    }
+    const m = /^pulls\/(\d+)(?:\/(synchronize|close))?$/.exec(rest);
+    if (!m) return undefined;
+    const pull = repo.pulls.find((p) => p.number === Number(m[1]));
+    if (!pull) return reply(404, { message: `no pull request #${m[1]} in ${repo.owner}/${repo.name}` });
+    if (method === "GET" && !m[2]) return reply(200, { ...pullJson(repo, pull, base), shas: pull.shas });
+    if (method !== "POST" || !m[2]) return undefined;
+    if (pull.state === "closed") return validationFailed(`pull request #${pull.number} is closed`);
+    if (m[2] === "close") {
+      pull.state = "closed";
+      return pullRequestEvent(repo, pull, "closed", body, base);
+    }
+    const headSha = dir ? await resolveCommit(dir, `refs/heads/${pull.headRef}`) : null;
+    if (!headSha) return validationFailed(`branch ${pull.headRef} no longer exists`);
+    if (headSha === pull.headSha) return validationFailed(`branch ${pull.headRef} is still at ${headSha}: commit something first`);
+    pull.headSha = headSha;
+    pull.shas.push(headSha);
+    return pullRequestEvent(repo, pull, "synchronize", body, base);
+  }
+
+  /** What a browser page shows (pages.ts renders it); null for a path that is no page. */
+  function page(path: string, base: string): PageData | null {
+    if (path === "/") return { kind: "index", repositories: [...repos.values()].map((r) => ({ fullName: `${r.owner}/${r.name}`, pulls: r.pulls.length })) };
+    const m = /^\/([^/]+)\/([^/]+?)(?:\/pull\/(\d+))?\/?$/.exec(path);
+    const repo = m ? repos.get(keyOf(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!))) : undefined;
+    if (!m || !repo) return null;
+    const fullName = `${repo.owner}/${repo.name}`;
+    if (!m[3]) {
+      return { kind: "repository", fullName, pulls: repo.pulls.map((p) => ({ number: p.number, title: p.title, state: p.state, headRef: p.headRef })), deliveries: repo.deliveries };
+    }
+    const pull = repo.pulls.find((p) => p.number === Number(m[3]));
+    const number = Number(m[3]);
+    const comments = repo.comments.filter((c) => c.issue === number);
+    if (!pull && comments.length === 0) return null;
+    const shas = new Set(pull?.shas ?? []);
+    return {
+      kind: "pull",
+      fullName,
+      number,
+      pull: pull ? { title: pull.title, state: pull.state, headRef: pull.headRef, headSha: pull.headSha } : null,
+      deployments: repo.deployments
+        .filter((d) => shas.has(d.sha) || (pull !== undefined && d.ref === pull.headRef))
+        .map((d) => ({ id: d.id, environment: d.environment, sha: d.sha, createdAt: d.createdAt, statuses: d.statuses as unknown as DeploymentStatusView[] })),
+      comments: comments.map((c) => ({ user: c.user.login, body: c.body, createdAt: c.createdAt, updatedAt: c.updatedAt })),
+      deliveries: repo.deliveries,
+      base,
+    };
   }
 
   function installationOf(owner: string, name: string): Installation | undefined {
@@ -394,7 +641,9 @@ function createAppApi() {
     };
   }
 
-  function getContents(repo: Repo, path: string, ref: string, base: string): Reply {
+  async function getContents(repo: Repo, path: string, ref: string, base: string): Promise<Reply> {
+    const dir = gitDirOf(repo);
+    if (dir) return gitContents(dir, repo, path, ref, base);
     const file = repo.files.get(`${ref}\n${path}`);
     if (file) return reply(200, fileJson(repo, path, ref, file, base));
     const prefix = `${ref}\n${path ? `${path}/` : ""}`;
@@ -402,6 +651,24 @@ function createAppApi() {
     for (const key of repo.files.keys()) if (key.startsWith(prefix)) children.add(key.slice(prefix.length).split("/")[0]!);
     if (children.size === 0) return notFound("https://docs.github.com/rest/repos/contents#get-repository-content");
     return reply(200, [...children].map((name) => ({ type: "dir", name, path: path ? `${path}/${name}` : name })));
+  }
+
+  /** The contents API over a served repository: a file, or a directory's entries, at a branch or commit. */
+  async function gitContents(dir: string, repo: Repo, path: string, ref: string, base: string): Promise<Reply> {
+    const commit = await resolveCommit(dir, ref);
+    if (!commit) return reply(404, { message: `No commit found for the ref ${ref}`, documentation_url: "https://docs.github.com/rest/repos/contents#get-repository-content", status: "404" });
+    const object = `${commit}:${path}`;
+    const type = await git(dir, ["cat-file", "-t", object]).then((out) => out.toString("utf8").trim(), () => null);
+    if (type === "blob") return reply(200, fileJson(repo, path, ref, await git(dir, ["cat-file", "blob", object]), base));
+    if (type !== "tree") return notFound("https://docs.github.com/rest/repos/contents#get-repository-content");
+    const entries = (await git(dir, ["ls-tree", object])).toString("utf8").split("\n").filter(Boolean);
+    return reply(
+      200,
+      entries.map((line) => {
+        const [meta, name] = line.split("\t") as [string, string];
+        return { type: meta.split(" ")[1] === "tree" ? "dir" : "file", name, path: path ? `${path}/${name}` : name };
+      }),
+    );
   }
 
   function deploymentJson(repo: Repo, d: DeploymentRecord, base: string) {
@@ -428,7 +695,7 @@ function createAppApi() {
     };
   }
 
-  function createDeployment(repo: Repo, body: unknown, base: string): Reply {
+  async function createDeployment(repo: Repo, body: unknown, base: string): Promise<Reply> {
     if (!isObject(body) || typeof body.ref !== "string" || body.ref === "") return validationFailed('Invalid request.\n\n"ref" wasn\'t supplied.');
     if (body.required_contexts === undefined) {
       return reply(409, {
@@ -439,7 +706,10 @@ function createAppApi() {
       });
     }
     const environment = typeof body.environment === "string" ? body.environment : "production";
-    const sha = /^[0-9a-f]{40}$/.test(body.ref) ? body.ref : createHash("sha1").update(`${repo.owner}/${repo.name}@${body.ref}`).digest("hex");
+    const dir = gitDirOf(repo);
+    const resolved = dir ? await resolveCommit(dir, body.ref) : null;
+    if (dir && !resolved) return validationFailed(`No ref found for: ${body.ref}`);
+    const sha = resolved ?? (/^[0-9a-f]{40}$/.test(body.ref) ? body.ref : createHash("sha1").update(`${repo.owner}/${repo.name}@${body.ref}`).digest("hex"));
     const deployment: DeploymentRecord = {
       id: nextDeploymentId++,
       ref: body.ref,
@@ -551,7 +821,7 @@ function createAppApi() {
   }
 
   /** The GitHub App and repository API; undefined for a path it does not serve. */
-  function api(method: string, url: URL, authorization: string | undefined, body: unknown, base: string): Reply | undefined {
+  async function api(method: string, url: URL, authorization: string | undefined, body: unknown, base: string): Promise<Reply | undefined> {
     const route = `${method} ${url.pathname}`;
     if (route === "GET /app") return checkJwt(authorization) ?? reply(200, appJson);
 
@@ -627,7 +897,7 @@ function createAppApi() {
     return token && !token.revoked && token.expiresAt > Date.now() ? notFound() : unauthorized("Bad credentials");
   }
 
-  function admin(method: string, url: URL, body: unknown, base: string): Reply | undefined {
+  async function admin(method: string, url: URL, body: unknown, base: string): Promise<Reply | undefined> {
     const route = `${method} ${url.pathname}`;
     if (route === "GET /_fake/app/private-key") return reply(200, { app_id: GITHUB_APP_ID, private_key: githubAppPrivateKey() });
 
@@ -650,6 +920,30 @@ function createAppApi() {
       });
       const created = installations.get(id)!;
       return reply(201, { id, account: created.account, repositories: [...created.repositories].map((key) => ({ id: repos.get(key)!.id, full_name: key })) });
+    }
+
+    const adding = /^POST \/_fake\/app\/installations\/(\d+)\/repositories$/.exec(route);
+    if (adding) {
+      const installation = installations.get(Number(adding[1]));
+      if (!installation) return reply(404, { message: "no such installation" });
+      const fullName = isObject(body) && typeof body.full_name === "string" ? body.full_name : "";
+      if (!/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(fullName)) return reply(400, { message: "full_name: owner/name of the repository to add" });
+      const repo = repoFor(fullName.split("/")[0]!, fullName.split("/")[1]!);
+      const key = keyOf(repo.owner, repo.name);
+      const added = !installation.repositories.has(key);
+      installation.repositories.add(key);
+      const delivery = added
+        ? await deliver(repo, "installation_repositories", {
+            action: "added",
+            installation: installationJson(installation, base),
+            repository_selection: "selected",
+            repositories_added: [{ id: repo.id, node_id: `R_${repo.id}`, name: repo.name, full_name: `${repo.owner}/${repo.name}`, private: true }],
+            repositories_removed: [],
+            requester: null,
+            sender: senderOf(body),
+          })
+        : null;
+      return reply(200, { id: repo.id, full_name: `${repo.owner}/${repo.name}`, added, delivery });
     }
 
     let changed = /^(PATCH|DELETE) \/_fake\/app\/installations\/(\d+)$/.exec(route);
@@ -706,6 +1000,8 @@ function createAppApi() {
     if (!m) return undefined;
     const repo = repoFor(decodeURIComponent(m[2]!), decodeURIComponent(m[3]!));
     const rest = m[4]!;
+    const pullAnswer = await pulls(method, rest, repo, body, base);
+    if (pullAnswer) return pullAnswer;
     if (method === "POST" && rest === "files") {
       if (!isObject(body) || typeof body.path !== "string" || typeof body.content !== "string") return reply(400, { message: "a file needs path and content" });
       const ref = typeof body.ref === "string" && body.ref ? body.ref : "main";
@@ -746,7 +1042,7 @@ function createAppApi() {
     requests.push({ method, path, auth: value.startsWith("eyJ") ? "jwt" : value ? "token" : "none" });
   }
 
-  return { api, admin, injectedFailure, record, listUserInstallations, grantInstallations };
+  return { api, admin, injectedFailure, record, listUserInstallations, grantInstallations, mayClone, page };
 }
 
 /** Who is signed in to the fake GitHub in the browser (POST /_fake/oauth/approver), per fake server. */
@@ -793,16 +1089,26 @@ function send(res: ServerResponse, answer: Reply): void {
   json(res, answer.status, answer.body, headers);
 }
 
-export const githubFake: FakeService = {
+/** Paths of git's smart HTTP protocol (served by git-server.ts when the local GitHub has a gitRoot). */
+const GIT_PATH = /^\/[^/]+\/[^/]+\/(?:info\/refs|git-upload-pack|git-receive-pack)$/;
+
+export const githubFake = {
   name: "github",
-  start() {
+  start(options: LocalGitHubOptions = {}): Promise<Server> {
     const grants = new Map<string, Grant>();
     const accessTokens = new Map<string, Grant>();
-    const app = createAppApi();
+    const app = createAppApi(options);
+    if (options.approver) approvers.set(grants, options.approver);
+    const git = options.gitRoot ? gitHttpHandler({ root: options.gitRoot, authorize: (token, repo) => app.mayClone(token, repo) }) : null;
     return listen(async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? "/", "http://github.test");
       const method = req.method ?? "GET";
       const route = `${method} ${url.pathname}`;
+      if (git && GIT_PATH.test(url.pathname)) return git(req, res);
+      if (method === "GET" && !url.pathname.startsWith("/_fake/")) {
+        const view = app.page(url.pathname, `http://${req.headers.host ?? "127.0.0.1"}`);
+        if (view) return void res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(renderPage(view));
+      }
 
       const browser = await browserOAuth(route, url, req, grants);
       if (browser) return browser(res);
@@ -816,7 +1122,7 @@ export const githubFake: FakeService = {
       }
 
       if (url.pathname.startsWith("/_fake/")) {
-        const answer = app.admin(method, url, parseJson(await readBody(req)), `http://${req.headers.host ?? "127.0.0.1"}`);
+        const answer = await app.admin(method, url, parseJson(await readBody(req)), `http://${req.headers.host ?? "127.0.0.1"}`);
         return send(res, answer ?? reply(404, { message: "no such fake route" }));
       }
 
@@ -862,8 +1168,22 @@ export const githubFake: FakeService = {
       if (failure) return send(res, reply(failure.status, { message: failure.message, documentation_url: DOCS, status: String(failure.status) }, failure.headers));
       const body = parseJson(raw);
       if (raw && body === undefined) return send(res, reply(400, { message: "Problems parsing JSON", documentation_url: DOCS, status: "400" }));
-      const answer = app.api(method, url, req.headers.authorization, body, `http://${req.headers.host ?? "127.0.0.1"}`);
+      const answer = await app.api(method, url, req.headers.authorization, body, `http://${req.headers.host ?? "127.0.0.1"}`);
       return send(res, answer ?? reply(404, { message: "Not Found", documentation_url: DOCS, status: "404" }));
-    });
+    }, options.port);
   },
 };
+
+/** The local GitHub as a running server (npm run dev, npm run demo's tests): its URL and how to stop it. */
+export async function startLocalGitHub(options: LocalGitHubOptions = {}): Promise<{ url: string; stop(): Promise<void> }> {
+  const server = await githubFake.start(options);
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

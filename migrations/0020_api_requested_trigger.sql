@@ -1,0 +1,2 @@
+ALTER TABLE "workflow_runs" DROP CONSTRAINT "workflow_runs_trigger_valid";--> statement-breakpoint
+ALTER TABLE "workflow_runs" ADD CONSTRAINT "workflow_runs_trigger_valid" CHECK (trigger IN ('pr_opened', 'pr_synchronized', 'api_requested', 'manual_rebuild', 'secret_updated'));
