@@ -187,8 +187,9 @@ export class AgentConnection extends DurableObject<Env> {
   /**
    * Queues BUILD, DEPLOY or TERMINATE and sends it now if the agent is connected (otherwise on its next HELLO).
    * Commands are delivered in the order they were queued. Throws on an invalid command or a revoked/unknown agent.
+   * `unlessKnown`: a BUILD or DEPLOY for a job this agent already has is not queued again (id null).
    */
-  async sendCommand(input: AgentCommandInput): Promise<{ id: number; delivered: boolean }> {
+  async sendCommand(input: AgentCommandInput, options: { unlessKnown?: boolean } = {}): Promise<{ id: number | null; delivered: boolean }> {
     const command = agentCommand.parse(input);
     const bytes = utf8Length(JSON.stringify(command));
     if (bytes > MAX_FRAME_BYTES) throw new CommandTooLargeError(command, bytes);
@@ -199,6 +200,9 @@ export class AgentConnection extends DurableObject<Env> {
       if (identity.revoked) throw new Error("the agent is revoked");
       // A preview agent builds too: in default mode (no registry) a run's images are built on the preview VM itself.
       if (command.type === "DEPLOY" && identity.role !== "preview") throw new Error("DEPLOY is for preview agents");
+      // A replay (a retried or fallback message) of a job the agent already has: checked here, in the command queue's
+      // order, so two deliveries racing each other still queue it once.
+      if (options.unlessKnown && command.type !== "TERMINATE" && this.jobs.get(command.job_id)) return { id: null, delivered: false };
       const sealed = await this.commands.seal(command);
       const id = this.ctx.storage.transactionSync(() => {
         if (command.type === "BUILD") this.jobs.add(command.job_id, "build");
@@ -209,11 +213,6 @@ export class AgentConnection extends DurableObject<Env> {
       if (ws) await this.deliverCommands(ws);
       return { id, delivered: ws !== undefined };
     });
-  }
-
-  /** Whether a BUILD or DEPLOY for this job was ever given to this agent (so sending it again would be a replay). */
-  hasJob(jobId: string): boolean {
-    return this.jobs.get(jobId) !== undefined;
   }
 
   /** Asks a connected agent to report the state of its jobs. False when it is not connected. */

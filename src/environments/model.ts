@@ -42,7 +42,7 @@ export const environmentFailure = sql<string | null>`CASE WHEN ${environments.st
 export function toApiEnvironment(
   row: typeof environments.$inferSelect,
   prTitle: string | null,
-  previewDomain: string,
+  settings: Parameters<typeof previewUrl>[1],
   failure: string | null,
 ): z.infer<typeof environmentSchema> {
   return {
@@ -53,7 +53,7 @@ export function toApiEnvironment(
     branch_name: row.branchName,
     commit_hash: row.commitHash,
     status: row.status,
-    url: previewUrl(row.subdomainHash, previewDomain),
+    url: previewUrl(row.subdomainHash, settings),
     size: row.size,
     region: row.region,
     cloud_provider_id: row.cloudProviderId,

@@ -42,7 +42,7 @@ export async function reportToGitHub(ctx: PipelineContext, target: ReportTarget,
     return;
   }
   const repo = access.repo;
-  const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
+  const url = previewUrl(target.environment.subdomainHash, ctx.config);
   const logUrl = details.runId ? `${ctx.config.PUBLIC_URL}/v1/runs/${details.runId}` : undefined;
   try {
     let deploymentId = target.environment.githubDeploymentId;

@@ -42,6 +42,13 @@ export function repoOf(repoUrl: string): string {
   return repoUrl.replace(/^https:\/\/github\.com\//, "");
 }
 
-export function previewUrl(subdomainHash: string, previewDomain: string): string {
-  return `https://${subdomainHash}.${previewDomain}`;
+/**
+ * A preview's address. `*.localhost` preview domains exist only in development, where the same `wrangler dev` serves
+ * the API and the previews: they take PUBLIC_URL's scheme and port (http://<hash>.preview.localhost:8787).
+ */
+export function previewUrl(subdomainHash: string, settings: { PREVIEW_DOMAIN: string; PUBLIC_URL: string }): string {
+  const host = `${subdomainHash}.${settings.PREVIEW_DOMAIN}`;
+  if (settings.PREVIEW_DOMAIN !== "localhost" && !settings.PREVIEW_DOMAIN.endsWith(".localhost")) return `https://${host}`;
+  const api = new URL(settings.PUBLIC_URL);
+  return `${api.protocol}//${host}${api.port ? `:${api.port}` : ""}`;
 }

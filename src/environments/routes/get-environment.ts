@@ -13,6 +13,6 @@ export const getEnvironment = defineRoute({
   response: environmentSchema,
   async handler(c, { params }) {
     const { environment, prTitle, failure } = await environmentInTeam(dbOf(c), c.get("auth"), params.id, "viewer");
-    return c.json(toApiEnvironment(environment, prTitle, configOf(c).PREVIEW_DOMAIN, failure));
+    return c.json(toApiEnvironment(environment, prTitle, configOf(c), failure));
   },
 });

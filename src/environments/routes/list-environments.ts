@@ -37,8 +37,8 @@ export const listEnvironments = defineRoute({
       .limit(page.fetch);
     if (rows.length === 0) throw new ApiError("NOT_FOUND", `project ${params.id} not found`);
     const found = rows.flatMap((r) => (r.environment ? [{ ...r, environment: r.environment }] : []));
-    const domain = configOf(c).PREVIEW_DOMAIN;
-    return c.json(page.page(found, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, domain, r.failure)));
+    const settings = configOf(c);
+    return c.json(page.page(found, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, settings, r.failure)));
   },
 });
 
@@ -61,7 +61,7 @@ export const listTeamEnvironments = defineRoute({
       .where(and(eq(projects.teamId, membership.teamId), inArray(environments.status, [...statusesOf(query.status)]), page.where))
       .orderBy(...page.orderBy)
       .limit(page.fetch);
-    const domain = configOf(c).PREVIEW_DOMAIN;
-    return c.json(page.page(rows, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, domain, r.failure)));
+    const settings = configOf(c);
+    return c.json(page.page(rows, (r) => ({ at: r.environment.createdAt, id: r.environment.id }), (r) => toApiEnvironment(r.environment, r.prTitle, settings, r.failure)));
   },
 });

@@ -66,8 +66,6 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       await failJob(ctx, jobId, "the environment ended before its build could start");
       return;
     }
-    // The delayed fallback of a job whose BUILD already reached the preview agent: nothing to do.
-    if (await agentStub(ctx.env, previewAgentId).hasJob(jobId)) return;
   }
   const cloneToken = await mintCloneToken(ctx, project);
   if (!cloneToken.ok) {
@@ -104,7 +102,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
     const note = buildSpec && spec ? skippedPlatformsNote(buildSpec, spec) : null;
     if (note) await noteInJobLog(ctx.db, jobId, note);
     try {
-      await agentStub(ctx.env, previewAgentId).sendCommand(command);
+      await agentStub(ctx.env, previewAgentId).sendCommand(command, { unlessKnown: true });
     } catch (error) {
       if (!isCommandTooLarge(error)) throw error;
       await failJob(ctx, jobId, `the build cannot be sent to the preview VM: ${error.message}`);

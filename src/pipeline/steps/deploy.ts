@@ -149,7 +149,7 @@ async function finishDeploy(
   if (!loaded) return;
   const target = await loadEnvironment(ctx.db, loaded.environment.id);
   if (target) {
-    const url = previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN);
+    const url = previewUrl(target.environment.subdomainHash, ctx.config);
     const details = `${ctx.config.PUBLIC_URL}/v1/runs/${runId}`;
     await reportToGitHub(
       ctx,

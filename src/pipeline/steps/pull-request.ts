@@ -108,7 +108,7 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
       target,
       plan.ok ? "in_progress" : "failure",
       plan.ok
-        ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config.PREVIEW_DOMAIN)}`, runId: run.id }
+        ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config)}`, runId: run.id }
         : { message: "The preview could not start:", detail: plan.error, runId: run.id },
     );
   }
@@ -161,7 +161,7 @@ export async function planRun(
     defaultPreviewSize: project.defaultPreviewSize,
     variables: {
       STAGELY_HASH: subdomainHash,
-      STAGELY_PREVIEW_URL: previewUrl(subdomainHash, ctx.config.PREVIEW_DOMAIN),
+      STAGELY_PREVIEW_URL: previewUrl(subdomainHash, ctx.config),
       COMMIT_HASH: at.commit,
       BRANCH: at.branch,
       PR_NUMBER: at.prNumber,

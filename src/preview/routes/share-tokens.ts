@@ -64,7 +64,7 @@ export const createShareToken = defineRoute({
     const snapshot = toSnapshot(snapshots.rows[0]!);
     await pushSnapshots(c.env, [snapshot]);
     c.header("Cache-Control", "no-store");
-    const url = `${previewUrl(snapshot.subdomain_hash, configOf(c).PREVIEW_DOMAIN)}/?${SHARE_PARAM}=${token.token}`;
+    const url = `${previewUrl(snapshot.subdomain_hash, configOf(c))}/?${SHARE_PARAM}=${token.token}`;
     return c.json({ ...toApiShareToken(created), token: token.token, url }, 201);
   },
 });
