@@ -1,6 +1,7 @@
 import type { Child } from "hono/jsx";
 import { useState } from "hono/jsx/dom";
 import { ApiFailure } from "./api.ts";
+import type { PagedList } from "./hooks.ts";
 
 const badgeKinds: Record<string, string> = {
   ready: "ok",
@@ -133,3 +134,31 @@ export function ActionButton(props: { label: string; busyLabel?: string; confirm
 export function Empty({ children }: { children: Child }) {
   return <p class="empty">{children}</p>;
 }
+
+/** The next page of a cursor-paginated list, while there is one. */
+export function LoadMore({ list }: { list: Pick<PagedList<unknown>, "more" | "loadMore"> }) {
+  return list.more ? (
+    <button type="button" onClick={list.loadMore}>
+      Load more
+    </button>
+  ) : null;
+}
+
+/** A table's header row; `actions` adds the (visually hidden) column of row actions. */
+export function TableHead({ columns, actions = false }: { columns: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column) => (
+          <th>{column}</th>
+        ))}
+        {actions && (
+          <th>
+            <span class="visually-hidden">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+

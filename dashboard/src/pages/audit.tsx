@@ -1,5 +1,5 @@
 import { query, type AuditEntry, type Member, type Page } from "../api.ts";
-import { Empty, ErrorNote, Field, Loading, PageHeader } from "../components.tsx";
+import { Empty, ErrorNote, Field, Loading, LoadMore, PageHeader, TableHead } from "../components.tsx";
 import { dateTime } from "../format.ts";
 import { usePagedList, useResource } from "../hooks.ts";
 import type { TeamPageProps } from "../main.tsx";
@@ -56,15 +56,7 @@ export function AuditLog({ team, url }: TeamPageProps) {
       ) : (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th>When</th>
-                <th>Who</th>
-                <th>Action</th>
-                <th>Resource</th>
-                <th>Details</th>
-              </tr>
-            </thead>
+            <TableHead columns={["When", "Who", "Action", "Resource", "Details"]} />
             <tbody>
               {entries.items.map((entry) => (
                 <tr>
@@ -88,11 +80,7 @@ export function AuditLog({ team, url }: TeamPageProps) {
           </table>
         </div>
       )}
-      {entries.more && (
-        <button type="button" onClick={entries.loadMore}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={entries} />
     </section>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from "hono/jsx/dom";
 import type { CloudProvider, Environment, Page, Project } from "../api.ts";
-import { Empty, ErrorNote, Loading, PageHeader, StatusBadge } from "../components.tsx";
+import { Empty, ErrorNote, Loading, LoadMore, PageHeader, StatusBadge, TableHead } from "../components.tsx";
 import { ago, shortSha } from "../format.ts";
 import { usePagedList, useResource } from "../hooks.ts";
 import type { TeamPageProps } from "../main.tsx";
@@ -40,18 +40,7 @@ export function EnvironmentList({ team, path }: { team: string; path: string }) 
       ) : (
         <div class="table-wrap">
           <table class="environments">
-            <thead>
-              <tr>
-                <th>Pull request</th>
-                <th>Project</th>
-                <th>Branch · commit</th>
-                <th>Status</th>
-                <th>Preview</th>
-                <th>Age</th>
-                <th>Last request</th>
-                <th>Machine</th>
-              </tr>
-            </thead>
+            <TableHead columns={["Pull request", "Project", "Branch · commit", "Status", "Preview", "Age", "Last request", "Machine"]} />
             <tbody>
               {list.items.map((env) => (
                 <tr data-environment={env.id}>
@@ -80,11 +69,7 @@ export function EnvironmentList({ team, path }: { team: string; path: string }) 
           </table>
         </div>
       )}
-      {list.more && (
-        <button type="button" onClick={list.loadMore}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </>
   );
 }

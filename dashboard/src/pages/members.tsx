@@ -1,5 +1,5 @@
 import { api, type Invitation, type Me, type Member, type Role } from "../api.ts";
-import { ActionButton, Empty, ErrorNote, Field, Loading, PageHeader, StatusBadge, useSubmit } from "../components.tsx";
+import { ActionButton, Empty, ErrorNote, Field, Loading, LoadMore, PageHeader, StatusBadge, TableHead, useSubmit } from "../components.tsx";
 import { ago, dateTime } from "../format.ts";
 import { usePagedList, useResource } from "../hooks.ts";
 import type { TeamPageProps } from "../main.tsx";
@@ -26,16 +26,7 @@ export function Members({ team, role }: TeamPageProps) {
       ) : (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th>Member</th>
-                <th>Role</th>
-                <th>Joined</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Member", "Role", "Joined"]} actions />
             <tbody>
               {members.items.map((member) => (
                 <tr>
@@ -148,17 +139,7 @@ function Invitations({ team, role }: { team: string; role: Role }) {
       ) : (
         <div class="table-wrap">
           <table class="invitations">
-            <thead>
-              <tr>
-                <th>Invited</th>
-                <th>Role</th>
-                <th>Status</th>
-                <th>Sent</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Invited", "Role", "Status", "Sent"]} actions />
             <tbody>
               {list.items.map((invitation) => (
                 <tr data-invitation={invitation.id}>
@@ -193,11 +174,7 @@ function Invitations({ team, role }: { team: string; role: Role }) {
           </table>
         </div>
       )}
-      {list.more && (
-        <button type="button" onClick={list.loadMore}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from "hono/jsx/dom";
 import { api, machineSizes, type CloudProvider, type Installation, type Page, type Project, type Secret } from "../api.ts";
-import { ActionButton, Empty, ErrorNote, Field, Loading, PageHeader, useSubmit } from "../components.tsx";
+import { ActionButton, Empty, ErrorNote, Field, Loading, LoadMore, PageHeader, TableHead, useSubmit } from "../components.tsx";
 import { ago, repoName } from "../format.ts";
 import { usePagedList, useResource } from "../hooks.ts";
 import type { TeamPageProps } from "../main.tsx";
@@ -41,11 +41,7 @@ export function Projects({ team, role }: TeamPageProps) {
           ))}
         </ul>
       )}
-      {list.more && (
-        <button type="button" onClick={list.loadMore}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </section>
   );
 }
@@ -323,17 +319,7 @@ function Secrets({ projectId, role }: { projectId: string; role: TeamPageProps["
       ) : (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th>Key</th>
-                <th>Scope</th>
-                <th>Kind</th>
-                <th>Updated</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Key", "Scope", "Kind", "Updated"]} actions />
             <tbody>
               {list.items.map((secret) => (
                 <tr>

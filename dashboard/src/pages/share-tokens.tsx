@@ -1,6 +1,6 @@
 import { useState } from "hono/jsx/dom";
 import { api, type CreatedShareToken, type Role, type ShareToken } from "../api.ts";
-import { ActionButton, Empty, ErrorNote, Field, Loading, StatusBadge, useSubmit } from "../components.tsx";
+import { ActionButton, Empty, ErrorNote, Field, Loading, LoadMore, StatusBadge, TableHead, useSubmit } from "../components.tsx";
 import { ago, dateTime } from "../format.ts";
 import { usePagedList } from "../hooks.ts";
 import { can } from "../roles.ts";
@@ -76,17 +76,7 @@ export function ShareTokens({ environmentId, role, live }: { environmentId: stri
       ) : (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th>For</th>
-                <th>Token</th>
-                <th>State</th>
-                <th>Created</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["For", "Token", "State", "Created"]} actions />
             <tbody>
               {list.items.map((token) => {
                 const state = stateOf(token);
@@ -123,11 +113,7 @@ export function ShareTokens({ environmentId, role, live }: { environmentId: stri
           </table>
         </div>
       )}
-      {list.more && (
-        <button type="button" onClick={list.loadMore}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </div>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from "hono/jsx/dom";
 import { api, type ApiToken } from "../api.ts";
-import { ActionButton, Empty, ErrorNote, Field, Loading, PageHeader, useSubmit } from "../components.tsx";
+import { ActionButton, Empty, ErrorNote, Field, Loading, LoadMore, PageHeader, TableHead, useSubmit } from "../components.tsx";
 import { ago, dateTime } from "../format.ts";
 import { usePagedList } from "../hooks.ts";
 
@@ -62,17 +62,7 @@ export function Tokens() {
       ) : (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Token</th>
-                <th>Last used</th>
-                <th>Expires</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Name", "Token", "Last used", "Expires"]} actions />
             <tbody>
               {list.items.map((token) => (
                 <tr>
@@ -94,11 +84,7 @@ export function Tokens() {
           </table>
         </div>
       )}
-      {list.more && (
-        <button type="button" onClick={list.loadMore}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </section>
   );
 }
