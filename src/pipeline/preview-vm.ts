@@ -1,9 +1,7 @@
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import { agentRelease } from "../agents/agent-release.ts";
 import { issueAgentToken } from "../agents/issue-token.ts";
 import { agentConnections, environments, type cloudProviders } from "../db/schema.ts";
-import { renderCloudInit } from "../providers/cloud-init.ts";
-import { providerFromRow } from "../providers/factory.ts";
+import { bootAgentVm } from "./agent-vms.ts";
 import type { PipelineContext } from "./context.ts";
 import { retireAgents, terminateVms } from "./effects.ts";
 
@@ -55,23 +53,12 @@ export async function ensurePreviewVm(ctx: PipelineContext, environment: Environ
   }
 
   const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
-  const cloud = await providerFromRow(provider, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
-  const instance = await cloud.createInstance({
-    size: environment.size,
-    architecture: PREVIEW_ARCHITECTURE,
-    region: environment.region,
-    userData: renderCloudInit({
-      agentId,
-      token,
-      coreUrl: ctx.config.PUBLIC_URL,
-      role: "preview",
-      environmentId: environment.id,
-      architecture: PREVIEW_ARCHITECTURE,
-      agentSha256: (await agentRelease(ctx.env)).sha256,
-    }),
-    tags: { agent_id: agentId, environment_id: environment.id },
-    idempotencyKey: agentId,
-  });
+  const instance = await bootAgentVm(
+    ctx,
+    provider,
+    { size: environment.size, region: environment.region, tags: { environment_id: environment.id } },
+    { agentId, token, role: "preview", environmentId: environment.id, architecture: PREVIEW_ARCHITECTURE },
+  );
   const [recorded] = await ctx.db
     .update(environments)
     .set({ vmId: instance.id, vmIp: instance.publicIp, vmStatus: instance.state === "running" ? "running" : "provisioning" })

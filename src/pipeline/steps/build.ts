@@ -1,11 +1,9 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { agentRelease } from "../../agents/agent-release.ts";
 import { agentStub, issueAgentToken } from "../../agents/issue-token.ts";
 import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { buildJobs } from "../../db/schema.ts";
-import { renderCloudInit } from "../../providers/cloud-init.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import { providerFromRow } from "../../providers/factory.ts";
+import { bootAgentVm } from "../agent-vms.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireAgents, retireBuilders, scheduleTeam, terminateVms } from "../effects.ts";
 import { isGitHubError } from "../github-app.ts";
@@ -123,23 +121,12 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
   }
 
   try {
-    const cloud = await providerFromRow(provider, ctx.keyring, { stage: ctx.config.STAGELY_ENV });
-    const instance = await cloud.createInstance({
-      size: job.machineSize,
-      architecture: arch,
-      region: provider.region,
-      userData: renderCloudInit({
-        agentId,
-        token,
-        coreUrl: ctx.config.PUBLIC_URL,
-        role: "builder",
-        jobId,
-        architecture: arch,
-        agentSha256: (await agentRelease(ctx.env)).sha256,
-      }),
-      tags: { agent_id: agentId, job_id: jobId, environment_id: environment.id },
-      idempotencyKey: agentId,
-    });
+    const instance = await bootAgentVm(
+      ctx,
+      provider,
+      { size: job.machineSize, region: provider.region, tags: { job_id: jobId, environment_id: environment.id } },
+      { agentId, token, role: "builder", jobId, architecture: arch },
+    );
     const [recorded] = await ctx.db
       .update(buildJobs)
       .set({ vmId: instance.id })
