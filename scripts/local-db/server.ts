@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import type { Backend, IsolationLevel, QueryResult, Statement, TransactionOptions } from "./backend.ts";
 
 /**
@@ -96,6 +97,15 @@ function shape(result: QueryResult, arrayMode: boolean) {
   return { command: result.command, rowCount: result.rowCount, rowAsArray: arrayMode, fields: result.fields, rows };
 }
 
+/** STAGELY_DB_TRACE=<file>: one line per round trip (database, then each statement's first 160 characters), to find
+ * where a benchmark's round trips go. Parameters are left out: they can hold secrets. */
+function trace(database: string, statements: Statement[]): void {
+  const file = process.env.STAGELY_DB_TRACE;
+  if (!file) return;
+  const heads = statements.map((s) => s.query.replace(/\s+/g, " ").slice(0, 160));
+  appendFileSync(file, `${JSON.stringify({ at: Date.now(), database, statements: heads })}\n`);
+}
+
 export async function startLocalDbServer(options: {
   backend: Backend;
   port?: number;
@@ -136,11 +146,14 @@ export async function startLocalDbServer(options: {
         deferrable: booleanHeader(req.headers["neon-batch-deferrable"] as string | undefined, "Neon-Batch-Deferrable"),
       };
       counter.statements += statements.length;
+      trace(database, statements);
       const results = await backend.transaction(database, statements, txOptions);
       send(res, 200, { results: results.map((r) => shape(r, arrayMode)) });
     } else {
       counter.statements++;
-      send(res, 200, shape(await backend.query(database, parseStatement(body)), arrayMode));
+      const statement = parseStatement(body);
+      trace(database, [statement]);
+      send(res, 200, shape(await backend.query(database, statement), arrayMode));
     }
   }
 

@@ -1,43 +1,67 @@
-import { sql, type SQL } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { githubInstallationRepositories, githubInstallations } from "../db/schema.ts";
+import { githubInstallationRepositories, githubInstallations, projects } from "../db/schema.ts";
 import type { RepoRef } from "../pipeline/github-app.ts";
 
 export type RepositoryAccess = { ok: true; repo: RepoRef } | { ok: false; reason: string };
 
-interface ProjectRepository {
+export interface ProjectRepository {
+  id: string;
   teamId: string;
   repoUrl: string;
   githubInstallationId: number | null;
 }
 
+/** What a query reads about a project's installation to decide its repository access (see `accessFrom`). */
+export interface InstallationState {
+  accountLogin: string;
+  suspended: boolean;
+  covered: boolean;
+}
+
+/**
+ * The columns of `InstallationState` for a select that left-joins `githubInstallations` on `installationOfProject`,
+ * so a loader gets a project's repository access in its own round trip.
+ */
+export const installationStateColumns = {
+  accountLogin: githubInstallations.accountLogin,
+  suspended: sql<boolean>`${githubInstallations.suspendedAt} IS NOT NULL`,
+  covered: sql<boolean>`EXISTS (SELECT 1 FROM ${githubInstallationRepositories} r
+                                 WHERE r.installation_id = ${githubInstallations.id}
+                                   AND r.full_name = regexp_replace(${projects.repoUrl}, '^https://github\\.com/', ''))`,
+};
+
+/** The join condition for `installationStateColumns`: the project's installation, only while its team's. */
+export const installationOfProject = and(eq(githubInstallations.id, projects.githubInstallationId), eq(githubInstallations.teamId, projects.teamId));
+
 /**
  * The repository of a project, with the installation every GitHub call for it must use: the project's installation
- * while it is still its team's, not suspended, and still covers the repository. Checked before each use (reading
- * stagely.yaml, minting a clone token, reporting), so a disconnected, suspended or uninstalled App stops at once.
+ * while it is still its team's, not suspended, and still covers the repository. Decided before each use (reading
+ * stagely.yaml, minting a clone token, reporting) from state read in the same round trip as the step's other data,
+ * so a disconnected, suspended or uninstalled App stops at once.
  */
-export async function repositoryAccess(db: Db, project: ProjectRepository): Promise<RepositoryAccess> {
+export function accessFrom(project: ProjectRepository, installation: InstallationState | null | undefined): RepositoryAccess {
   const fullName = fullNameOf(project.repoUrl);
   const [owner = "", name = ""] = fullName.split("/");
-  const notInstalled: RepositoryAccess = {
-    ok: false,
-    reason: `the Stagely GitHub App is not installed on ${fullName} for this team (or was uninstalled or disconnected): a team admin can install it from GET /v1/teams/${project.teamId}/github/install-url`,
-  };
-  if (project.githubInstallationId === null) return notInstalled;
-  const result = await db.execute<{ account_login: string; suspended: boolean; covered: boolean }>(sql`
-    SELECT i.account_login, i.suspended_at IS NOT NULL AS suspended,
-           EXISTS (SELECT 1 FROM ${githubInstallationRepositories} r WHERE r.installation_id = i.id AND r.full_name = ${fullName}) AS covered
-      FROM ${githubInstallations} i
-     WHERE i.id = ${project.githubInstallationId} AND i.team_id = ${project.teamId}`);
-  const installation = result.rows[0];
-  if (!installation) return notInstalled;
+  if (project.githubInstallationId === null || !installation?.accountLogin) {
+    return {
+      ok: false,
+      reason: `the Stagely GitHub App is not installed on ${fullName} for this team (or was uninstalled or disconnected): a team admin can install it from GET /v1/teams/${project.teamId}/github/install-url`,
+    };
+  }
   if (installation.suspended) {
-    return { ok: false, reason: `the Stagely GitHub App installation on ${installation.account_login} is suspended; unsuspend it in that account's GitHub settings (GitHub Apps)` };
+    return { ok: false, reason: `the Stagely GitHub App installation on ${installation.accountLogin} is suspended; unsuspend it in that account's GitHub settings (GitHub Apps)` };
   }
   if (!installation.covered) {
-    return { ok: false, reason: `${fullName} is not among the repositories the Stagely GitHub App installation on ${installation.account_login} can access; add it in the installation's settings on GitHub` };
+    return { ok: false, reason: `${fullName} is not among the repositories the Stagely GitHub App installation on ${installation.accountLogin} can access; add it in the installation's settings on GitHub` };
   }
   return { ok: true, repo: { owner, name, installationId: project.githubInstallationId } };
+}
+
+/** `accessFrom` with its own query (the same columns the loaders read), for a project read without them. */
+export async function repositoryAccess(db: Db, project: ProjectRepository): Promise<RepositoryAccess> {
+  const [row] = await db.select(installationStateColumns).from(projects).innerJoin(githubInstallations, installationOfProject).where(eq(projects.id, project.id));
+  return accessFrom(project, row);
 }
 
 /**

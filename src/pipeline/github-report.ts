@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { environments } from "../db/schema.ts";
-import { repositoryAccess } from "../installations/access.ts";
+import type { RepositoryAccess } from "../installations/access.ts";
 import type { PipelineContext } from "./context.ts";
 import type { DeploymentState } from "./github-app.ts";
 import { inertCodeBlock, inertText } from "./github-text.ts";
@@ -16,7 +16,9 @@ export function commentMarker(projectId: string): string {
 
 interface ReportTarget {
   environment: { id: string; prNumber: number; commitHash: string; subdomainHash: string; githubDeploymentId: number | null; githubCommentId: number | null };
-  project: { id: string; teamId: string; repoUrl: string; githubInstallationId: number | null };
+  project: { id: string };
+  /** The repository access read with the target (records.ts loaders): reporting costs no database read of its own. */
+  access: RepositoryAccess;
 }
 
 /**
@@ -36,7 +38,7 @@ export interface ReportDetails {
 export async function reportToGitHub(ctx: PipelineContext, target: ReportTarget, state: DeploymentState, details: ReportDetails): Promise<void> {
   const github = ctx.github;
   if (!github) return;
-  const access = await repositoryAccess(ctx.db, target.project);
+  const access = target.access;
   if (!access.ok) {
     ctx.logger.warn("not reported to GitHub", { environment_id: target.environment.id, state, reason: access.reason });
     return;

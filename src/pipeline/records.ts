@@ -1,41 +1,52 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { buildJobs, cloudProviders, environments, projects, workflowRuns } from "../db/schema.ts";
+import { buildJobs, cloudProviders, environments, githubInstallations, projects, workflowRuns } from "../db/schema.ts";
+import { accessFrom, installationOfProject, installationStateColumns, type InstallationState } from "../installations/access.ts";
 
-/** A build job with everything a pipeline step needs about it, in one round trip. */
+/** A loaded row with the project's repository access decided from the installation state read with it. */
+function withAccess<Row extends { project: Parameters<typeof accessFrom>[0]; installation: InstallationState | null }>(row: Row | undefined) {
+  if (!row) return null;
+  const { installation, ...rest } = row;
+  return { ...rest, access: accessFrom(row.project, installation) };
+}
+
+/** A build job with everything a pipeline step needs about it (the repository access too), in one round trip. */
 export async function loadJob(db: Db, jobId: string) {
   const [row] = await db
-    .select({ job: buildJobs, run: workflowRuns, environment: environments, project: projects, provider: cloudProviders })
+    .select({ job: buildJobs, run: workflowRuns, environment: environments, project: projects, provider: cloudProviders, installation: installationStateColumns })
     .from(buildJobs)
     .innerJoin(workflowRuns, eq(workflowRuns.id, buildJobs.workflowRunId))
     .innerJoin(environments, eq(environments.id, workflowRuns.environmentId))
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .leftJoin(cloudProviders, eq(cloudProviders.id, buildJobs.cloudProviderId))
+    .leftJoin(githubInstallations, installationOfProject)
     .where(eq(buildJobs.id, jobId));
-  return row ?? null;
+  return withAccess(row);
 }
 
-/** A run with its environment, project and the environment's cloud provider. */
+/** A run with its environment, project, the environment's cloud provider and the repository access, in one round trip. */
 export async function loadRun(db: Db, runId: string) {
   const [row] = await db
-    .select({ run: workflowRuns, environment: environments, project: projects, provider: cloudProviders })
+    .select({ run: workflowRuns, environment: environments, project: projects, provider: cloudProviders, installation: installationStateColumns })
     .from(workflowRuns)
     .innerJoin(environments, eq(environments.id, workflowRuns.environmentId))
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .leftJoin(cloudProviders, eq(cloudProviders.id, environments.cloudProviderId))
+    .leftJoin(githubInstallations, installationOfProject)
     .where(eq(workflowRuns.id, runId));
-  return row ?? null;
+  return withAccess(row);
 }
 
-/** An environment with its project and cloud provider. */
+/** An environment with its project, cloud provider and the repository access, in one round trip. */
 export async function loadEnvironment(db: Db, environmentId: string) {
   const [row] = await db
-    .select({ environment: environments, project: projects, provider: cloudProviders })
+    .select({ environment: environments, project: projects, provider: cloudProviders, installation: installationStateColumns })
     .from(environments)
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .leftJoin(cloudProviders, eq(cloudProviders.id, environments.cloudProviderId))
+    .leftJoin(githubInstallations, installationOfProject)
     .where(eq(environments.id, environmentId));
-  return row ?? null;
+  return withAccess(row);
 }
 
 export function repoOf(repoUrl: string): string {

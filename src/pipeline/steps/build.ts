@@ -8,7 +8,7 @@ import type { PipelineContext } from "../context.ts";
 import { retireAgents, retireBuilders, scheduleTeam, terminateVms } from "../effects.ts";
 import { isGitHubError } from "../github-app.ts";
 import { reportToGitHub } from "../github-report.ts";
-import { repositoryAccess } from "../../installations/access.ts";
+import type { RepositoryAccess } from "../../installations/access.ts";
 import { loadEnvironment, loadJob, repoOf } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
@@ -26,7 +26,7 @@ import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<void> {
   const loaded = await loadJob(ctx.db, jobId);
   if (!loaded || loaded.job.status !== "provisioning" || loaded.job.vmId) return;
-  const { job, run, environment, project, provider } = loaded;
+  const { job, run, environment, project, provider, access } = loaded;
   if (!provider) {
     await failJob(ctx, jobId, "the job's cloud provider was removed");
     return;
@@ -65,7 +65,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       return;
     }
   }
-  const cloneToken = await mintCloneToken(ctx, project);
+  const cloneToken = await mintCloneToken(ctx, access);
   if (!cloneToken.ok) {
     await failJob(ctx, jobId, `could not get a token to clone the repository: ${cloneToken.reason}`);
     return;
@@ -147,9 +147,8 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
  * A read-only token for the project's one repository, minted by the installation its team owns. Null without a
  * GitHub App on this server; a reason when the installation no longer serves the project. Transient GitHub errors throw.
  */
-async function mintCloneToken(ctx: PipelineContext, project: Parameters<typeof repositoryAccess>[1]): Promise<{ ok: true; token: string | null } | { ok: false; reason: string }> {
+async function mintCloneToken(ctx: PipelineContext, access: RepositoryAccess): Promise<{ ok: true; token: string | null } | { ok: false; reason: string }> {
   if (!ctx.github) return { ok: true, token: null };
-  const access = await repositoryAccess(ctx.db, project);
   if (!access.ok) return access;
   try {
     return { ok: true, token: (await ctx.github.cloneToken(access.repo)).token };
