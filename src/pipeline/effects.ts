@@ -1,7 +1,7 @@
 import { inArray } from "drizzle-orm";
 import { agentStub } from "../agents/issue-token.ts";
 import { agentConnections } from "../db/schema.ts";
-import { publishPreviewHosts } from "../preview/snapshot.ts";
+import { environmentsWhere, publishPreviewHosts, publishSnapshots } from "../preview/snapshot.ts";
 import type { PipelineContext } from "./context.ts";
 import { admitAndClaim } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
@@ -75,10 +75,16 @@ export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[]
   await terminateVms(ctx, jobs.map((j) => ({ instanceId: j.vm_id, cloudProviderId: j.cloud_provider_id, region: null })));
 }
 
-/** Admits waiting environments and hands free build slots to queued jobs of the team, provisioning their builders. */
-export async function scheduleTeam(ctx: PipelineContext, teamId: string): Promise<void> {
-  const { admitted, claimed } = await admitAndClaim(ctx.db, teamId);
-  await publishPreviewHosts(ctx.env, ctx.db, admitted, ctx.logger);
+/**
+ * Admits waiting environments and hands free build slots to queued jobs of the team, provisioning their builders.
+ * `publish`: environments whose preview hosts must see what changed, read in the scheduling's own round trip.
+ */
+export async function scheduleTeam(ctx: PipelineContext, teamId: string, options: { publish?: (string | null | undefined)[] } = {}): Promise<void> {
+  const publish = options.publish ?? [];
+  const { admitted, claimed, snapshots } = await admitAndClaim(ctx.db, teamId, environmentsWhere(publish));
+  await publishSnapshots(ctx.env, snapshots, ctx.logger);
+  // Admitted ones not already read above: only when environments waited for room.
+  await publishPreviewHosts(ctx.env, ctx.db, admitted.filter((id) => !publish.includes(id)), ctx.logger);
   const provision = (jobId: string) => ({ type: "build_job.provision" as const, job_id: jobId });
   await ctx.send(claimed.map(provision), { delaySeconds: PROVISION_FALLBACK_SECONDS });
   const failed: string[] = [];

@@ -1,6 +1,7 @@
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { buildJobs, environments, projects, teams, workflowRuns } from "../db/schema.ts";
+import { snapshotStatement, type SnapshotRow } from "../preview/snapshot.ts";
 
 /**
  * Team quotas are enforced by queuing, never by failing: environments wait in `pending` and build jobs in
@@ -19,10 +20,44 @@ export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]>
   return (await claimStatement(db, teamId)).rows.map((r) => r.id);
 }
 
-/** admitEnvironments then claimBuildSlots in one round trip (one transaction: the claim sees the runs just started). */
-export async function admitAndClaim(db: Db, teamId: string): Promise<{ admitted: string[]; claimed: string[] }> {
-  const [admitted, , claimed] = await db.batch([admitStatement(db, teamId), startAdmittedRuns(db, teamId), claimStatement(db, teamId)]);
-  return { admitted: admitted.rows.map((r) => r.id), claimed: claimed.rows.map((r) => r.id) };
+/**
+ * admitEnvironments then claimBuildSlots in one round trip (one transaction: the claim sees the runs just started),
+ * reading the preview snapshots of the environments matching `publish` after both, in the same round trip.
+ */
+export async function admitAndClaim(db: Db, teamId: string, publish: SQL | null = null): Promise<{ admitted: string[]; claimed: string[]; snapshots: SnapshotRow[] }> {
+  const scheduling = [admitStatement(db, teamId), startAdmittedRuns(db, teamId), claimStatement(db, teamId)] as const;
+  if (!publish) {
+    const [admitted, , claimed] = await db.batch(scheduling);
+    return { admitted: admitted.rows.map((r) => r.id), claimed: claimed.rows.map((r) => r.id), snapshots: [] };
+  }
+  const [admitted, , claimed, snapshots] = await db.batch([...scheduling, snapshotStatement(db, publish)]);
+  return { admitted: admitted.rows.map((r) => r.id), claimed: claimed.rows.map((r) => r.id), snapshots: snapshots.rows };
+}
+
+/**
+ * Whether the team has work waiting for room (a pending environment, or a queued job of a building run), as a
+ * statement for the batch that frees room: when it says no, nothing needs scheduling. A waiting item committed just
+ * after it is scheduled by its own writer (every writer of waiting work schedules after it), and the reaper
+ * schedules any team that still has waiting work (`scheduleWaitingTeams`).
+ */
+export function waitingWorkStatement(db: Db, teamId: SQL) {
+  return db.execute<{ waiting: boolean }>(sql`
+    SELECT EXISTS (SELECT 1 FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
+                    WHERE p.team_id = ${teamId} AND e.status = 'pending')
+        OR EXISTS (SELECT 1 FROM ${buildJobs} j JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
+                     JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
+                    WHERE p.team_id = ${teamId} AND j.status = 'queued' AND r.status = 'building') AS waiting`);
+}
+
+/** Teams with waiting work (the reaper schedules them, in case a scheduling after freed room was lost). */
+export async function teamsWithWaitingWork(db: Db): Promise<string[]> {
+  const { rows } = await db.execute<{ team_id: string }>(sql`
+    SELECT DISTINCT p.team_id FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id WHERE e.status = 'pending'
+    UNION
+    SELECT DISTINCT p.team_id FROM ${buildJobs} j JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
+      JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
+     WHERE j.status = 'queued' AND r.status = 'building'`);
+  return rows.map((r) => r.team_id);
 }
 
 function admitStatement(db: Db, teamId: string) {

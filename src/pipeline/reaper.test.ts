@@ -19,7 +19,7 @@ afterAll(() => driver.stop());
 
 const reap = async () => runReaper(await pipelineContext(env, new Logger("error")));
 
-async function openPreview(commits = [sha(1)], options: { registry?: string } = {}) {
+async function openPreview(commits = [sha(1)], options: Parameters<typeof previewProject>[1] = {}) {
   const project = await previewProject(commits, options);
   await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 1, sha: commits[0]!, installationId: project.installationId }));
   return project;
@@ -75,6 +75,29 @@ describe("the reaper", () => {
     expect(jobs.map((j) => j.status).sort()).toEqual(["cancelled", "failed"]);
     await eventually("the builders terminated", async () => (await runningVms(providerId, { environment_id: environment.id })).length === 0);
     // Only now: the driver decides when it first sees a VM, so turning agents back on earlier races with it.
+    agentsComeUp = true;
+  });
+
+  it("schedules waiting work whose scheduling was lost: a queued build is claimed once the team has room", { timeout: 60_000 }, async () => {
+    agentsComeUp = false;
+    const { projectId } = await openPreview([sha(1)], { quota: { builds: 1 } });
+    const jobs = async () =>
+      (
+        await db.execute<{ id: string; status: string }>(sql`
+          SELECT j.id, j.status FROM build_jobs j JOIN workflow_runs r ON r.id = j.workflow_run_id JOIN environments e ON e.id = r.environment_id
+           WHERE e.project_id = ${projectId} ORDER BY j.status`)
+      ).rows;
+    // Two builds, one slot: one holds it (its VM's agent never dials in), the other waits.
+    const [holder] = await eventually("one build holding the slot", async () => {
+      const found = await jobs();
+      return found.map((j) => j.status).join() === "provisioning,queued" ? found : undefined;
+    });
+    // The slot frees without the step that would schedule the team (as when that step was lost).
+    await db.update(buildJobs).set({ status: "failed", completedAt: new Date() }).where(eq(buildJobs.id, holder!.id));
+    expect((await jobs()).map((j) => j.status)).toEqual(["failed", "queued"]);
+
+    await reap();
+    expect((await jobs()).map((j) => j.status)).toEqual(["failed", "provisioning"]);
     agentsComeUp = true;
   });
 });

@@ -3,7 +3,8 @@ import { agentConnections, auditLogs, buildJobs, cloudProviders, environments, l
 import { newId } from "../lib/ids.ts";
 import { providerFromRow } from "../providers/factory.ts";
 import type { PipelineContext } from "./context.ts";
-import { retireAgents, terminateVms } from "./effects.ts";
+import { retireAgents, scheduleTeam, terminateVms } from "./effects.ts";
+import { teamsWithWaitingWork } from "./quotas.ts";
 import { applyRetention, type RetentionReport } from "./retention.ts";
 import { failJob } from "./steps/build.ts";
 import { teardownEffects } from "./steps/teardown.ts";
@@ -76,6 +77,9 @@ export async function runReaper(ctx: PipelineContext): Promise<ReaperReport> {
   for (const job of stuck.rows) {
     if (await failJob(ctx, job.id, `reaped: ${job.reason}`)) report.builds++;
   }
+
+  // Waiting work whose scheduling was lost (a failed step after room was freed) moves on here at the latest.
+  for (const teamId of await teamsWithWaitingWork(ctx.db)) await scheduleTeam(ctx, teamId);
 
   report.orphans = await terminateOrphans(ctx, report);
   report.agentsRetired = await retireLeftoverAgents(ctx);

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { agentConnections, buildJobs, environments, projects, workflowRuns, type DeployedService } from "../db/schema.ts";
+import { snapshotStatement, type SnapshotRow } from "../preview/snapshot.ts";
+import { waitingWorkStatement } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
 
 /**
@@ -22,6 +24,10 @@ export interface JobOutcome {
   runFailed: boolean;
   /** Sibling jobs cancelled because the run failed just now: their builders must go. */
   cancelledSiblings: SupersededJob[];
+  /** The environment's preview snapshot after the change, read in the same round trip (publishSnapshots). */
+  snapshots: SnapshotRow[];
+  /** The team has work waiting for room (the finished job freed a build slot): schedule it. */
+  teamHasWaitingWork: boolean;
 }
 
 /** After a build job reached a final state: fail the run if it failed, or fan in when it was the last one. */
@@ -59,6 +65,8 @@ export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome 
         FROM ${buildJobs} j JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
         JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
        WHERE j.id = ${jobId}`),
+    snapshotStatement(db, sql`e.id = ${environment}`),
+    waitingWorkStatement(db, sql`(SELECT p.team_id FROM ${projects} p JOIN ${environments} e ON e.project_id = p.id WHERE e.id = ${environment})`),
   ]);
   const row = (results[5] as { rows: { id: string; name: string; status: string; vm_id: string | null; agent_id: string | null; cloud_provider_id: string | null; run_id: string; environment_id: string; team_id: string }[] }).rows[0];
   if (!row) return null;
@@ -70,18 +78,25 @@ export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome 
     readyToDeploy: (results[3] as { rows: unknown[] }).rows.length > 0,
     runFailed: (results[0] as { rows: unknown[] }).rows.length > 0,
     cancelledSiblings: (results[1] as { rows: SupersededJob[] }).rows,
+    snapshots: results[6].rows,
+    teamHasWaitingWork: results[7].rows[0]?.waiting === true,
   };
 }
 
-/** The preview agent reported on a deploy: healthy makes the run completed and the environment ready. */
+/**
+ * The preview agent reported on a deploy: healthy makes the run completed and the environment ready. Reads, in the
+ * same round trip, the environment's preview snapshot and whether the team has work waiting for room (a failed
+ * deploy of an environment without a VM frees its place).
+ */
 export async function settleDeploy(
   db: Db,
   runId: string,
   healthy: boolean,
   error: string | null,
   services: DeployedService[] | null = null,
-): Promise<{ changed: boolean }> {
-  const [run] = await db.batch([
+): Promise<{ changed: boolean; snapshots: SnapshotRow[]; teamHasWaitingWork: boolean }> {
+  const environment = sql`(SELECT environment_id FROM ${workflowRuns} WHERE id = ${runId})`;
+  const [run, , snapshots, waiting] = await db.batch([
     db.execute<{ id: string }>(sql`
       UPDATE ${workflowRuns}
          SET status = ${healthy ? "completed" : "failed"}, result = ${healthy ? "success" : "failure"}, completed_at = now(),
@@ -93,10 +108,12 @@ export async function settleDeploy(
       UPDATE ${environments} SET status = ${healthy ? "ready" : "failed"}, deployed_at = CASE WHEN ${healthy} THEN now() ELSE deployed_at END,
              -- The VM's agent reported: the VM runs, whatever state the cloud answered when it was created.
              vm_status = CASE WHEN vm_status IN ('pending', 'provisioning') THEN 'running' ELSE vm_status END
-       WHERE id = (SELECT environment_id FROM ${workflowRuns} WHERE id = ${runId}) AND status = 'deploying'
+       WHERE id = ${environment} AND status = 'deploying'
          AND EXISTS (SELECT 1 FROM ${workflowRuns} WHERE id = ${runId} AND status = ${healthy ? "completed" : "failed"})`),
+    snapshotStatement(db, sql`e.id = ${environment}`),
+    waitingWorkStatement(db, sql`(SELECT p.team_id FROM ${projects} p JOIN ${environments} e ON e.project_id = p.id WHERE e.id = ${environment})`),
   ]);
-  return { changed: run.rows.length > 0 };
+  return { changed: run.rows.length > 0, snapshots: snapshots.rows, teamHasWaitingWork: waiting.rows[0]?.waiting === true };
 }
 
 export interface TeardownTarget {

@@ -87,24 +87,51 @@ export async function pushSnapshots(env: Env, snapshots: HostSnapshot[]): Promis
   await Promise.all(snapshots.map((snapshot) => previewHostStub(env, snapshot.subdomain_hash).publish(snapshot)));
 }
 
+/** `e.id IN (...)` for the given environment ids (nulls dropped), or null when there are none. */
+export function environmentsWhere(environmentIds: (string | null | undefined)[]): SQL | null {
+  const ids = [...new Set(environmentIds.filter((id): id is string => typeof id === "string"))];
+  return ids.length === 0 ? null : sql`e.id IN (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`;
+}
+
+/**
+ * The snapshot SELECT as a statement for a `db.batch`: a state change and the snapshots visitors see of it share one
+ * round trip (and one transaction). `publishSnapshots` pushes what it read.
+ */
+export function snapshotStatement(db: Db, where: SQL) {
+  return db.execute<SnapshotRow>(snapshotSelect(where));
+}
+
+/** Pushes snapshots read by `snapshotStatement` to their hosts. Never throws (see publishPreviewHostsWhere). */
+export async function publishSnapshots(env: Env, rows: SnapshotRow[], logger: Logger): Promise<void> {
+  try {
+    await pushSnapshots(env, rows.map(toSnapshot));
+  } catch (error) {
+    logPublishFailure(logger, error);
+  }
+}
+
 /**
  * Makes the preview hosts of these environments see their current state: one database round trip, then one call
- * per host. Called after every change a visitor could notice (status, run progress, access mode, share tokens).
+ * per host. Called after every change a visitor could notice (status, run progress, access mode, share tokens) that
+ * did not read the snapshots in its own batch (`snapshotStatement`).
  */
 export function publishPreviewHosts(env: Env, db: Db, environmentIds: (string | null | undefined)[], logger: Logger): Promise<void> {
-  const ids = [...new Set(environmentIds.filter((id): id is string => typeof id === "string"))];
-  if (ids.length === 0) return Promise.resolve();
-  return publishPreviewHostsWhere(env, db, sql`e.id IN (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`, logger);
+  const where = environmentsWhere(environmentIds);
+  return where ? publishPreviewHostsWhere(env, db, where, logger) : Promise.resolve();
 }
 
 /** `publishPreviewHosts` for the environments matching `where` (over `e` environments and `p` projects). */
 export async function publishPreviewHostsWhere(env: Env, db: Db, where: SQL, logger: Logger): Promise<void> {
   try {
-    const { rows } = await db.execute<SnapshotRow>(snapshotSelect(where));
+    const { rows } = await snapshotStatement(db, where);
     await pushSnapshots(env, rows.map(toSnapshot));
   } catch (error) {
-    // Not fatal to the step: a host that missed an update catches up within a minute while it is visited (PreviewHost
-    // re-reads its state with each `last_request_at` write).
-    logger.warn("could not publish preview host state", { error: error instanceof Error ? { name: error.name, message: error.message } : {} });
+    logPublishFailure(logger, error);
   }
+}
+
+// Not fatal to the step: a host that missed an update catches up within a minute while it is visited (PreviewHost
+// re-reads its state with each `last_request_at` write).
+function logPublishFailure(logger: Logger, error: unknown): void {
+  logger.warn("could not publish preview host state", { error: error instanceof Error ? { name: error.name, message: error.message } : {} });
 }

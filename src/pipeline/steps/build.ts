@@ -11,7 +11,7 @@ import { reportToGitHub } from "../github-report.ts";
 import type { RepositoryAccess } from "../../installations/access.ts";
 import { loadEnvironment, loadJob, repoOf } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
-import { publishPreviewHosts } from "../../preview/snapshot.ts";
+import { publishSnapshots } from "../../preview/snapshot.ts";
 import { settleBuildJob } from "../transitions.ts";
 import { ensurePreviewVm } from "../preview-vm.ts";
 import { noteInJobLog, skippedPlatformsNote } from "../build-mode.ts";
@@ -173,7 +173,7 @@ export async function failJob(ctx: PipelineContext, jobId: string, reason: strin
 export async function handleBuildFinished(ctx: PipelineContext, jobId: string): Promise<void> {
   const outcome = await settleBuildJob(ctx.db, jobId);
   if (!outcome) return;
-  await publishPreviewHosts(ctx.env, ctx.db, [outcome.environmentId], ctx.logger);
+  await publishSnapshots(ctx.env, outcome.snapshots, ctx.logger);
   await retireBuilders(ctx, [outcome.job, ...outcome.cancelledSiblings], "the build is over");
   if (outcome.readyToDeploy) await ctx.send([{ type: "environment.deploy", run_id: outcome.runId }]);
   if (outcome.runFailed) {
@@ -183,5 +183,5 @@ export async function handleBuildFinished(ctx: PipelineContext, jobId: string): 
       await reportToGitHub(ctx, loaded, "failure", { message: `A build failed. Its logs: ${logs}`, detail: `build ${outcome.job.name} failed`, runId: outcome.runId });
     }
   }
-  await scheduleTeam(ctx, outcome.teamId);
+  if (outcome.teamHasWaitingWork) await scheduleTeam(ctx, outcome.teamId);
 }

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { agentStub } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
 import { loadProjectMasker } from "../../agents/masking.ts";
@@ -10,9 +10,9 @@ import { isProviderError } from "../../providers/errors.ts";
 import type { PipelineContext } from "../context.ts";
 import { scheduleTeam } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
-import { loadEnvironment, loadRun, previewUrl } from "../records.ts";
+import { loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
-import { exposureOf, publishPreviewHostsWhere } from "../../preview/snapshot.ts";
+import { exposureOf, publishSnapshots } from "../../preview/snapshot.ts";
 import { ensurePreviewVm } from "../preview-vm.ts";
 import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 import { settleDeploy } from "../transitions.ts";
@@ -142,21 +142,18 @@ async function finishDeploy(
   publicReason: string | null,
   services: DeployedService[] | null = null,
 ): Promise<void> {
-  const { changed } = await settleDeploy(ctx.db, runId, healthy, error, services);
-  await publishPreviewHostsWhere(ctx.env, ctx.db, sql`e.id = (SELECT environment_id FROM workflow_runs WHERE id = ${runId})`, ctx.logger);
+  const { changed, snapshots, teamHasWaitingWork } = await settleDeploy(ctx.db, runId, healthy, error, services);
+  await publishSnapshots(ctx.env, snapshots, ctx.logger);
   if (!changed) return;
-  const loaded = await loadRun(ctx.db, runId);
-  if (!loaded) return;
-  const target = await loadEnvironment(ctx.db, loaded.environment.id);
-  if (target) {
-    const url = previewUrl(target.environment.subdomainHash, ctx.config);
-    const details = `${ctx.config.PUBLIC_URL}/v1/runs/${runId}`;
-    await reportToGitHub(
-      ctx,
-      target,
-      healthy ? "success" : "failure",
-      healthy ? { message: `The preview is ready at ${url}`, runId } : { message: `The deploy failed. What happened: ${details}`, detail: publicReason ?? undefined, runId },
-    );
-  }
-  await scheduleTeam(ctx, loaded.project.teamId);
+  const target = await loadRun(ctx.db, runId);
+  if (!target) return;
+  const url = previewUrl(target.environment.subdomainHash, ctx.config);
+  const details = `${ctx.config.PUBLIC_URL}/v1/runs/${runId}`;
+  await reportToGitHub(
+    ctx,
+    target,
+    healthy ? "success" : "failure",
+    healthy ? { message: `The preview is ready at ${url}`, runId } : { message: `The deploy failed. What happened: ${details}`, detail: publicReason ?? undefined, runId },
+  );
+  if (teamHasWaitingWork) await scheduleTeam(ctx, target.project.teamId);
 }

@@ -7,7 +7,6 @@ import { reportToGitHub } from "../github-report.ts";
 import type { PipelineMessage } from "../messages.ts";
 import { loadEnvironment } from "../records.ts";
 import { startRun } from "../runs.ts";
-import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { planRun } from "./pull-request.ts";
 
 type RunRequested = Extract<PipelineMessage, { type: "run.requested" }>;
@@ -53,8 +52,7 @@ export async function handlePreviewRequested(ctx: PipelineContext, message: Prev
     environmentId: message.environment_id,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
-  await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);
-  await scheduleTeam(ctx, project.teamId);
+  await scheduleTeam(ctx, project.teamId, { publish: [run?.environment_id] });
 }
 
 /** `run.requested`: a rebuild (user) or redeploy after a secret change, of an environment's current commit. */
@@ -77,8 +75,7 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
     gate: sql`true`,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
-  await publishPreviewHosts(ctx.env, ctx.db, [environment.id], ctx.logger);
-  await scheduleTeam(ctx, project.teamId);
+  await scheduleTeam(ctx, project.teamId, { publish: [environment.id] });
   if (run) {
     await reportToGitHub(
       ctx,
