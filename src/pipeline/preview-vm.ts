@@ -33,7 +33,6 @@ type Provider = typeof cloudProviders.$inferSelect;
 export async function ensurePreviewVm(ctx: PipelineContext, environment: Environment, provider: Provider, previewAgentId: string | null): Promise<string | null> {
   if (environment.vmId && environment.vmStatus !== "terminated" && previewAgentId) return previewAgentId;
   const agent = await newAgent();
-  const assignment = { role: "preview", environmentId: environment.id } as const;
   // The claim and the new agent's row in one statement: the row exists only if this claim won.
   const { rows: claimed } = await ctx.db.execute<{ agent_id: string }>(sql`
     WITH claimed AS (
@@ -56,7 +55,7 @@ export async function ensurePreviewVm(ctx: PipelineContext, environment: Environ
     throw new PreviewVmPendingError();
   }
 
-  await registerAgent(ctx.env, agent, assignment);
+  await registerAgent(ctx.env, agent, { role: "preview", environmentId: environment.id });
   const { agentId, token } = agent;
   const instance = await bootAgentVm(
     ctx,
