@@ -170,7 +170,7 @@ export class AgentConnection extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- RPC: Core's internal API
 
-  /** Called once by `issueAgentToken`. Registering the same identity again is a no-op; a different one is refused. */
+  /** Called once per agent, by `registerAgent` (src/agents/issue-token.ts). Registering the same identity again is a no-op; a different one is refused. */
   async register(registration: AgentRegistration): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(registration.tokenHash)) throw new TypeError("tokenHash must be a hex SHA-256");
     const existing = this.identity();

@@ -1,9 +1,10 @@
-import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import { issueAgentToken } from "../agents/issue-token.ts";
+import { and, eq, sql } from "drizzle-orm";
+import { newAgent, registerAgent } from "../agents/issue-token.ts";
 import { agentConnections, environments, type cloudProviders } from "../db/schema.ts";
 import { bootAgentVm } from "./agent-vms.ts";
 import type { PipelineContext } from "./context.ts";
 import { retireAgents, terminateVms } from "./effects.ts";
+import { previewAgentIdColumn } from "./records.ts";
 
 /** The architecture of every preview VM, and so of every image built on one (default mode). */
 export const PREVIEW_ARCHITECTURE = "amd64";
@@ -24,35 +25,38 @@ type Provider = typeof cloudProviders.$inferSelect;
 
 /**
  * The agent of the environment's preview VM, creating the VM when it has none (or only a terminated one). The first
- * build of a run (default mode) or the deploy, whichever comes first, makes it; every later push reuses it. Two jobs
+ * build of a run (default mode) or the deploy, whichever comes first, makes it; every later push reuses it.
+ * `previewAgentId` is the environment's preview agent as read with `environment` (`previewAgentIdColumn`). Two jobs
  * of one run may ask at once: a conditional UPDATE lets exactly one of them create the VM, the other throws
  * PreviewVmPendingError and is retried by the queue once the VM is recorded. Null when the environment ended.
  */
-export async function ensurePreviewVm(ctx: PipelineContext, environment: Environment, provider: Provider): Promise<string | null> {
-  if (environment.vmId && environment.vmStatus !== "terminated") {
-    const agentId = await previewAgentOf(ctx, environment.id);
-    if (agentId) return agentId;
-  }
-  const [claimed] = await ctx.db
-    .update(environments)
-    .set({ vmId: null, vmIp: null, vmStatus: "provisioning" })
-    .where(
-      and(
-        eq(environments.id, environment.id),
-        sql`${environments.status} IN ('building', 'deploying')`,
-        sql`(${environments.vmId} IS NULL OR ${environments.vmStatus} = 'terminated')`,
-        sql`(${environments.vmStatus} <> 'provisioning' OR ${environments.updatedAt} < now() - make_interval(secs => ${CLAIM_STALE_SECONDS}))`,
-      ),
-    )
-    .returning({ id: environments.id });
-  if (!claimed) {
-    const [current] = await ctx.db.select({ vmId: environments.vmId, vmStatus: environments.vmStatus, status: environments.status }).from(environments).where(eq(environments.id, environment.id));
+export async function ensurePreviewVm(ctx: PipelineContext, environment: Environment, provider: Provider, previewAgentId: string | null): Promise<string | null> {
+  if (environment.vmId && environment.vmStatus !== "terminated" && previewAgentId) return previewAgentId;
+  const agent = await newAgent();
+  // The claim and the new agent's row in one statement: the row exists only if this claim won.
+  const { rows: claimed } = await ctx.db.execute<{ agent_id: string }>(sql`
+    WITH claimed AS (
+      UPDATE ${environments} SET vm_id = NULL, vm_ip = NULL, vm_status = 'provisioning'
+       WHERE ${environments.id} = ${environment.id}
+         AND ${environments.status} IN ('building', 'deploying')
+         AND (${environments.vmId} IS NULL OR ${environments.vmStatus} = 'terminated')
+         AND (${environments.vmStatus} <> 'provisioning' OR ${environments.updatedAt} < now() - make_interval(secs => ${CLAIM_STALE_SECONDS}))
+      RETURNING id)
+    INSERT INTO ${agentConnections} (agent_id, role, token_hash, environment_id)
+    SELECT ${agent.agentId}, 'preview', ${agent.tokenHash}, id FROM claimed
+    RETURNING agent_id`);
+  if (claimed.length === 0) {
+    const [current] = await ctx.db
+      .select({ vmId: environments.vmId, vmStatus: environments.vmStatus, status: environments.status, previewAgentId: previewAgentIdColumn })
+      .from(environments)
+      .where(eq(environments.id, environment.id));
     if (!current || !["building", "deploying"].includes(current.status)) return null;
-    if (current.vmId && current.vmStatus !== "terminated") return previewAgentOf(ctx, environment.id);
+    if (current.vmId && current.vmStatus !== "terminated") return current.previewAgentId;
     throw new PreviewVmPendingError();
   }
 
-  const { agentId, token } = await issueAgentToken(ctx.env, ctx.db, { role: "preview", environmentId: environment.id });
+  await registerAgent(ctx.env, agent, { role: "preview", environmentId: environment.id });
+  const { agentId, token } = agent;
   const instance = await bootAgentVm(
     ctx,
     provider,
@@ -71,15 +75,4 @@ export async function ensurePreviewVm(ctx: PipelineContext, environment: Environ
     return null;
   }
   return agentId;
-}
-
-/** The newest unrevoked preview agent of an environment. */
-export async function previewAgentOf(ctx: PipelineContext, environmentId: string): Promise<string | null> {
-  const [agent] = await ctx.db
-    .select({ agentId: agentConnections.agentId })
-    .from(agentConnections)
-    .where(and(eq(agentConnections.environmentId, environmentId), eq(agentConnections.role, "preview"), isNull(agentConnections.revokedAt)))
-    .orderBy(desc(agentConnections.createdAt))
-    .limit(1);
-  return agent?.agentId ?? null;
 }

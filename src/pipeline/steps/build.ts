@@ -15,7 +15,7 @@ import { publishSnapshots } from "../../preview/snapshot.ts";
 import { settleBuildJob } from "../transitions.ts";
 import { ensurePreviewVm } from "../preview-vm.ts";
 import { noteInJobLog, skippedPlatformsNote } from "../build-mode.ts";
-import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
+import { registryLogin } from "../../registries/resolve.ts";
 
 /**
  * `build_job.provision`: a job that holds a build slot gets its machine. Default mode (no registry): the BUILD goes
@@ -26,14 +26,13 @@ import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
 export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<void> {
   const loaded = await loadJob(ctx.db, jobId);
   if (!loaded || loaded.job.status !== "provisioning" || loaded.job.vmId) return;
-  const { job, run, environment, project, provider, access } = loaded;
+  const { job, run, environment, project, provider, registry, access } = loaded;
   if (!provider) {
     await failJob(ctx, jobId, "the job's cloud provider was removed");
     return;
   }
   const spec = (run.config as StagelyConfig | null)?.builds.flatMap((b) => b.jobs).find((j) => j.name === job.name);
   const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
-  const registry = await loadRegistry(ctx.db, project.id);
   let login: Awaited<ReturnType<typeof registryLogin>> | null = null;
   if (registry) {
     try {
@@ -52,7 +51,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
   let previewAgentId: string | null = null;
   if (!login) {
     try {
-      previewAgentId = await ensurePreviewVm(ctx, environment, provider);
+      previewAgentId = await ensurePreviewVm(ctx, environment, provider, loaded.previewAgentId);
     } catch (error) {
       if (isProviderError(error) && !error.retryable) {
         await failJob(ctx, jobId, `could not create the preview VM: ${error.message}`);

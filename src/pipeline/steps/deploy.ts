@@ -1,20 +1,19 @@
-import { eq } from "drizzle-orm";
 import { agentStub } from "../../agents/issue-token.ts";
 import type { EnvironmentDeployReportedEvent } from "../../agents/job-events.ts";
 import { loadProjectMasker } from "../../agents/masking.ts";
 import { isCommandTooLarge } from "../../agents/protocol.ts";
 import { associatedData } from "../../db/encrypted-columns.ts";
-import { buildJobs, secrets, type DeployedService } from "../../db/schema.ts";
+import type { DeployedService, secrets } from "../../db/schema.ts";
 import { bytesToBase64 } from "../../lib/crypto.ts";
 import { isProviderError } from "../../providers/errors.ts";
 import type { PipelineContext } from "../context.ts";
 import { scheduleTeam } from "../effects.ts";
 import { reportToGitHub } from "../github-report.ts";
-import { loadRun, previewUrl } from "../records.ts";
+import { loadDeploy, loadRun, previewUrl } from "../records.ts";
 import type { StagelyConfig } from "../stagely-yaml.ts";
 import { exposureOf, publishSnapshots } from "../../preview/snapshot.ts";
 import { ensurePreviewVm } from "../preview-vm.ts";
-import { loadRegistry, registryLogin } from "../../registries/resolve.ts";
+import { registryLogin } from "../../registries/resolve.ts";
 import { settleDeploy } from "../transitions.ts";
 
 /**
@@ -23,9 +22,9 @@ import { settleDeploy } from "../transitions.ts";
  * stagely.yaml.
  */
 export async function handleDeploy(ctx: PipelineContext, runId: string): Promise<void> {
-  const loaded = await loadRun(ctx.db, runId);
+  const loaded = await loadDeploy(ctx.db, runId);
   if (!loaded || loaded.run.status !== "deploying") return;
-  const { run, environment, project, provider } = loaded;
+  const { run, environment, provider, jobs } = loaded;
   // Core's own reasons (no compose file, no VM): safe to show on the pull request as they are.
   const fail = (reason: string) => finishDeploy(ctx, runId, false, reason, reason);
   if (!provider) return fail("the environment's cloud provider was removed");
@@ -36,21 +35,20 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
 
   let agentId: string | null;
   try {
-    agentId = await ensurePreviewVm(ctx, environment, provider);
+    agentId = await ensurePreviewVm(ctx, environment, provider, loaded.previewAgentId);
   } catch (error) {
     if (isProviderError(error) && !error.retryable) return fail(`could not create the preview VM: ${error.message}`);
     throw error;
   }
   if (!agentId) return fail("the preview VM has no agent");
 
-  const jobs = await ctx.db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, runId));
   const images: Record<string, string> = {};
   for (const job of jobs.sort((a, b) => (a.architecture === "amd64" ? -1 : 1) - (b.architecture === "amd64" ? -1 : 1))) {
     const service = job.name.replace(/_(amd64|arm64|multi)$/, "");
     if (job.artifactUrl && !images[service]) images[service] = job.artifactUrl;
   }
   // Registry mode: the images are digests in the project's registry, pulled with fresh credentials.
-  const registry = Object.values(images).some((image) => !image.startsWith("sha256:")) ? await loadRegistry(ctx.db, project.id) : null;
+  const registry = Object.values(images).some((image) => !image.startsWith("sha256:")) ? loaded.registry : null;
   let registryAuth = null;
   if (registry) {
     try {
@@ -61,7 +59,7 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
     }
   }
   const config = run.config as StagelyConfig | null;
-  const { envSecrets, files } = environment.isFork ? { envSecrets: [], files: [] } : await deploySecrets(ctx, project.id, Object.keys(images));
+  const { envSecrets, files } = environment.isFork ? { envSecrets: [], files: [] } : await deploySecrets(ctx, loaded.secrets, Object.keys(images));
   try {
     await agentStub(ctx.env, agentId).sendCommand({
       type: "DEPLOY",
@@ -83,12 +81,11 @@ export async function handleDeploy(ctx: PipelineContext, runId: string): Promise
 }
 
 /**
- * The project's secrets for a deploy. Env secrets: `global` ones apply to every service, a service's scoped ones
- * win on the same key, so each built service gets its merged set (scope = the service) and the rest get `global`.
- * File secrets become files.
+ * The project's secrets (`rows`, read by loadDeploy) for a deploy. Env secrets: `global` ones apply to every
+ * service, a service's scoped ones win on the same key, so each built service gets its merged set (scope = the
+ * service) and the rest get `global`. File secrets become files.
  */
-async function deploySecrets(ctx: PipelineContext, projectId: string, services: string[]) {
-  const rows = await ctx.db.select().from(secrets).where(eq(secrets.projectId, projectId));
+async function deploySecrets(ctx: PipelineContext, rows: (typeof secrets.$inferSelect)[], services: string[]) {
   const opened = await Promise.all(rows.map(async (row) => ({ row, value: await ctx.keyring.decrypt(row.encryptedValue, associatedData.secret(row)) })));
   const globals = opened.filter((s) => s.row.secretType === "env" && s.row.scope === "global");
   const envSecrets = globals.map((s) => ({ key: s.row.key, value: s.value, scope: "global" }));
