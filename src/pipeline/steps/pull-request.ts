@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projectRegistries, projects } from "../../db/schema.ts";
+import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
 import { accessFrom, installationStateColumns, type InstallationState, type RepositoryAccess } from "../../installations/access.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
@@ -13,14 +13,12 @@ import { startRun, type RunPlan } from "../runs.ts";
 import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
 import { parseStagelyYaml } from "../stagely-yaml.ts";
 import { jobsForMode } from "../build-mode.ts";
+import { projectHasRegistry } from "../../registries/resolve.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
 
 type Project = typeof projects.$inferSelect;
-
-/** Whether the project pushes images to a registry (registry mode) rather than building on its preview VM. */
-export const projectHasRegistry = sql<boolean>`EXISTS (SELECT 1 FROM ${projectRegistries} WHERE ${projectRegistries.projectId} = ${projects.id})`;
 
 /**
  * A pull_request webhook, for the active projects of the repository in the team that owns the installation it came

@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects, pullRequests } from "../../db/schema.ts";
 import { accessFrom, installationOfProject, installationStateColumns } from "../../installations/access.ts";
+import { loadRegistry, projectHasRegistry } from "../../registries/resolve.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
@@ -9,8 +10,7 @@ import type { PipelineMessage } from "../messages.ts";
 import { loadEnvironment } from "../records.ts";
 import { startRun } from "../runs.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
-import { loadRegistry } from "../../registries/resolve.ts";
-import { planRun, projectHasRegistry } from "./pull-request.ts";
+import { planRun } from "./pull-request.ts";
 
 type RunRequested = Extract<PipelineMessage, { type: "run.requested" }>;
 type PreviewRequested = Extract<PipelineMessage, { type: "preview.requested" }>;
