@@ -1,4 +1,4 @@
-import { sql, type SQL } from "drizzle-orm";
+import { sql, type Column, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { pullRequests } from "../db/schema.ts";
 
@@ -63,10 +63,11 @@ export function eventIsCurrent(event: PullRequestEvent): SQL {
     AND state = ${event.action === "closed" ? "closed" : "open"})`;
 }
 
-/** Read before doing slow work (fetching stagely.yaml) for an event that is already stale. */
-export async function isStale(db: Db, event: PullRequestEvent): Promise<boolean> {
-  const result = await db.execute<{ stale: boolean }>(sql`
-    SELECT EXISTS (SELECT 1 FROM ${pullRequests} WHERE project_id = ${event.projectId} AND pr_number = ${event.prNumber}
-      AND last_event_at > ${new Date(event.updatedAt).toISOString()}) AS stale`);
-  return result.rows[0]?.stale === true;
+/**
+ * True when a newer event of the pull request was applied already: read with the step's other data, before its slow
+ * work (fetching stagely.yaml) for an event that is already stale. `projectId` may be a column of the reading query.
+ */
+export function newerEventApplied(event: { projectId: string | SQL | Column; prNumber: number; updatedAt: string }): SQL<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM ${pullRequests} WHERE ${pullRequests.projectId} = ${event.projectId} AND ${pullRequests.prNumber} = ${event.prNumber}
+      AND ${pullRequests.lastEventAt} > ${new Date(event.updatedAt).toISOString()})`;
 }

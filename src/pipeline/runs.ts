@@ -1,4 +1,4 @@
-import { sql, type SQL } from "drizzle-orm";
+import { eq, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { auditGitHubChangeWhere } from "../audit/record.ts";
 import { buildJobs, environments, type machineSizes, type runTriggers, workflowRuns } from "../db/schema.ts";
@@ -143,11 +143,36 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
           ),
         ]
       : []),
-    db.execute<{ id: string; environment_id: string; status: string }>(sql`
-      SELECT id, environment_id, status FROM ${workflowRuns} WHERE dedupe_key = ${input.dedupeKey}`),
+    db
+      .select({
+        id: workflowRuns.id,
+        status: workflowRuns.status,
+        environment: {
+          id: environments.id,
+          prNumber: environments.prNumber,
+          commitHash: environments.commitHash,
+          subdomainHash: environments.subdomainHash,
+          githubDeploymentId: environments.githubDeploymentId,
+          githubCommentId: environments.githubCommentId,
+        },
+      })
+      .from(workflowRuns)
+      .innerJoin(environments, eq(environments.id, workflowRuns.environmentId))
+      .where(eq(workflowRuns.dedupeKey, input.dedupeKey)),
   ];
   const results = await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
   const superseded = (results[leading.length + 1] as { rows: SupersededJob[] }).rows;
-  const run = (results[results.length - 1] as { rows: { id: string; environment_id: string; status: string }[] }).rows[0] ?? null;
-  return { run, superseded };
+  const [made] = results[results.length - 1] as StartedRun[];
+  if (!made) return { run: null, environment: null, superseded };
+  return { run: { id: made.id, environment_id: made.environment.id, status: made.status }, environment: made.environment, superseded };
+}
+
+/**
+ * The run a request to build made (or a redelivery found), with its environment as the batch left it: what reporting
+ * to GitHub needs, so the step reads nothing more after starting the run.
+ */
+interface StartedRun {
+  id: string;
+  status: string;
+  environment: { id: string; prNumber: number; commitHash: string; subdomainHash: string; githubDeploymentId: number | null; githubCommentId: number | null };
 }

@@ -1,7 +1,7 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { associatedData } from "../db/encrypted-columns.ts";
-import { projectRegistries, type cloudProviders } from "../db/schema.ts";
+import { projectRegistries, projects, type cloudProviders } from "../db/schema.ts";
 import { ProviderError } from "../providers/errors.ts";
 import { registryCredentialsFromRow } from "../providers/factory.ts";
 import type { PipelineContext } from "../pipeline/context.ts";
@@ -40,3 +40,6 @@ export async function registryLogin(
   const auth = await registryCredentialsFromRow(provider, ctx.keyring, options, { kind: "digitalocean", registryName: registry.registryName!, expirySeconds: DIGITALOCEAN_EXPIRY_SECONDS });
   return { address: `${auth.registry}/${registry.registryName}`, auth };
 }
+
+/** `loadRegistry(…) !== null` as a column of a query over `projects`: the project is in registry mode. */
+export const projectHasRegistry = sql<boolean>`EXISTS (SELECT 1 FROM ${projectRegistries} WHERE ${projectRegistries.projectId} = ${projects.id})`;

@@ -1,19 +1,19 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
-import { repositoryAccess } from "../../installations/access.ts";
+import { accessFrom, installationStateColumns, type InstallationState, type RepositoryAccess } from "../../installations/access.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
 import { isGitHubError, type RepoRef } from "../github-app.ts";
 import { reportToGitHub } from "../github-report.ts";
 import type { PullRequestMessage } from "../messages.ts";
-import { eventIsCurrent, isStale, recordPullRequestEvent, recordPullRequestTitle, type PullRequestEvent } from "../pull-requests.ts";
-import { loadEnvironment, previewUrl } from "../records.ts";
+import { eventIsCurrent, newerEventApplied, recordPullRequestEvent, recordPullRequestTitle, type PullRequestEvent } from "../pull-requests.ts";
+import { previewUrl } from "../records.ts";
 import { startRun, type RunPlan } from "../runs.ts";
 import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compose-file.ts";
 import { parseStagelyYaml } from "../stagely-yaml.ts";
 import { jobsForMode } from "../build-mode.ts";
-import { loadRegistry } from "../../registries/resolve.ts";
+import { projectHasRegistry } from "../../registries/resolve.ts";
 import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
@@ -22,18 +22,40 @@ type Project = typeof projects.$inferSelect;
 
 /**
  * A pull_request webhook, for the active projects of the repository in the team that owns the installation it came
- * through (one query): another team's project on the same repository never hears of it.
+ * through: another team's project on the same repository never hears of it. One query reads, per project, all the
+ * step needs before GitHub is asked for stagely.yaml: whether the event is stale, the live environment, the cloud
+ * account, registry mode and the installation's state (the repository access).
  */
 export async function handlePullRequest(ctx: PipelineContext, message: PullRequestMessage): Promise<void> {
   const matching = await ctx.db
-    .select({ project: projects })
+    .select({
+      project: projects,
+      installation: installationStateColumns,
+      stale: newerEventApplied({ projectId: projects.id, prNumber: message.pr_number, updatedAt: message.updated_at }),
+      liveSubdomainHash: sql<string | null>`(SELECT ${environments.subdomainHash} FROM ${environments}
+        WHERE ${environments.projectId} = ${projects.id} AND ${environments.prNumber} = ${message.pr_number} AND ${inArray(environments.status, liveEnvironmentStatuses)})`,
+      providerRegion: cloudProviders.region,
+      hasRegistry: projectHasRegistry,
+    })
     .from(projects)
+    // The installation the webhook came through, which the project uses from now on (see handleForProject).
     .innerJoin(githubInstallations, and(eq(githubInstallations.teamId, projects.teamId), eq(githubInstallations.id, message.installation_id)))
+    .leftJoin(cloudProviders, eq(cloudProviders.id, projects.cloudProviderId))
     .where(and(eq(projects.repoUrl, `https://github.com/${message.repository.toLowerCase()}`), eq(projects.isActive, true)));
-  for (const { project } of matching) await handleForProject(ctx, message, project);
+  for (const found of matching) await handleForProject(ctx, message, found);
 }
 
-async function handleForProject(ctx: PipelineContext, message: PullRequestMessage, project: Project): Promise<void> {
+interface ProjectState {
+  project: Project;
+  installation: InstallationState;
+  stale: boolean;
+  liveSubdomainHash: string | null;
+  providerRegion: string | null;
+  hasRegistry: boolean;
+}
+
+async function handleForProject(ctx: PipelineContext, message: PullRequestMessage, found: ProjectState): Promise<void> {
+  let project = found.project;
   if (message.action === "edited") {
     await recordPullRequestTitle(ctx.db, { projectId: project.id, prNumber: message.pr_number, title: message.title, updatedAt: message.updated_at });
     return;
@@ -65,24 +87,21 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     ctx.logger.info("pull request from a fork ignored (the project does not build forks)", { project_id: project.id, pr_number: message.pr_number });
     return;
   }
-  // Three independent reads, at once: the webhook → builder latency is their slowest, not their sum.
-  const [stale, [existing], [provider]] = await Promise.all([
-    isStale(ctx.db, event),
-    ctx.db
-      .select({ id: environments.id, subdomainHash: environments.subdomainHash })
-      .from(environments)
-      .where(and(eq(environments.projectId, project.id), eq(environments.prNumber, message.pr_number), inArray(environments.status, liveEnvironmentStatuses))),
-    project.cloudProviderId ? ctx.db.select().from(cloudProviders).where(eq(cloudProviders.id, project.cloudProviderId)) : [],
-  ]);
-  if (stale) return;
-  const subdomainHash = existing?.subdomainHash ?? newSubdomainHash();
-  const plan = await planRun(ctx, project, { commit: message.head_sha, branch: message.head_ref, prNumber: message.pr_number }, subdomainHash, Boolean(provider));
+  if (found.stale) return;
+  // The installation state was read for the installation the webhook came through, which is now the project's.
+  const access = accessFrom(project, found.installation);
+  const subdomainHash = found.liveSubdomainHash ?? newSubdomainHash();
+  const plan = await planRun(ctx, project, { commit: message.head_sha, branch: message.head_ref, prNumber: message.pr_number }, subdomainHash, {
+    hasProvider: found.providerRegion !== null,
+    access,
+    hasRegistry: found.hasRegistry,
+  });
 
-  const { run, superseded } = await startRun(
+  const { run, environment, superseded } = await startRun(
     ctx.db,
     {
       project,
-      region: provider?.region ?? "unknown",
+      region: found.providerRegion ?? "unknown",
       prNumber: message.pr_number,
       branch: message.head_ref,
       commit: message.head_sha,
@@ -100,18 +119,15 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
   await retireBuilders(ctx, superseded, "superseded by a newer commit");
   await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);
   await scheduleTeam(ctx, project.teamId);
-  if (!run) return;
-  const target = await loadEnvironment(ctx.db, run.environment_id);
-  if (target) {
-    await reportToGitHub(
-      ctx,
-      target,
-      plan.ok ? "in_progress" : "failure",
-      plan.ok
-        ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(target.environment.subdomainHash, ctx.config)}`, runId: run.id }
-        : { message: "The preview could not start:", detail: plan.error, runId: run.id },
-    );
-  }
+  if (!run || !environment) return;
+  await reportToGitHub(
+    ctx,
+    { environment, project, access },
+    plan.ok ? "in_progress" : "failure",
+    plan.ok
+      ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(environment.subdomainHash, ctx.config)}`, runId: run.id }
+      : { message: "The preview could not start:", detail: plan.error, runId: run.id },
+  );
 }
 
 type FileRead = { ok: true; text: string | null } | { ok: false; error: string };
@@ -138,6 +154,14 @@ async function readComposeFile(ctx: PipelineContext, repo: RepoRef, commit: stri
   return { ok: false, errors: [`${COMPOSE_FILE_NAMES[0]}: not found at the repository root at commit ${commit.slice(0, 12)} (nor ${COMPOSE_FILE_NAMES.slice(1).join(", ")})`] };
 }
 
+/** What planning a run needs to know about the project, read with the step's other data (no query of its own). */
+export interface PlanFacts {
+  hasProvider: boolean;
+  /** Decided by `accessFrom` from installation state read in the same step. */
+  access: RepositoryAccess;
+  hasRegistry: boolean;
+}
+
 /**
  * Reads and checks stagely.yaml and the compose file at the pull request's head commit, before anything is built
  * or any VM exists. Problems of both files are reported together. Transient GitHub errors throw (the message is retried).
@@ -147,11 +171,11 @@ export async function planRun(
   project: Project,
   at: { commit: string; branch: string; prNumber: number },
   subdomainHash: string,
-  hasProvider: boolean,
+  facts: PlanFacts,
 ): Promise<RunPlan> {
-  if (!hasProvider) return { ok: false, error: "the project has no cloud provider: set cloud_provider_id on the project" };
+  if (!facts.hasProvider) return { ok: false, error: "the project has no cloud provider: set cloud_provider_id on the project" };
   if (!ctx.github) return { ok: false, error: "this Stagely server has no GitHub App configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)" };
-  const access = await repositoryAccess(ctx.db, project);
+  const access = facts.access;
   if (!access.ok) return { ok: false, error: access.reason };
   // Both files from GitHub at once (the compose file is read even when stagely.yaml turns out to be missing).
   const [stagelyYaml, compose] = await Promise.all([readRepositoryFile(ctx, access.repo, "stagely.yaml", at.commit), readComposeFile(ctx, access.repo, at.commit)]);
@@ -175,7 +199,7 @@ export async function planRun(
     config: parsed.config,
     composeFile: compose.text,
     previewSize: parsed.config.preview.size,
-    jobs: jobsForMode(parsed.config, (await loadRegistry(ctx.db, project.id)) !== null).map((job) => ({
+    jobs: jobsForMode(parsed.config, facts.hasRegistry).map((job) => ({
       name: job.name,
       architecture: job.architecture,
       contextPath: job.context_path,

@@ -1,5 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { cloudProviders, environments, liveEnvironmentStatuses, projects, pullRequests } from "../../db/schema.ts";
+import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects, pullRequests } from "../../db/schema.ts";
+import { accessFrom, installationOfProject, installationStateColumns } from "../../installations/access.ts";
+import { loadRegistry, projectHasRegistry } from "../../registries/resolve.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
@@ -18,9 +20,10 @@ type PreviewRequested = Extract<PipelineMessage, { type: "preview.requested" }>;
  */
 export async function handlePreviewRequested(ctx: PipelineContext, message: PreviewRequested): Promise<void> {
   const [found] = await ctx.db
-    .select({ project: projects, pullRequest: pullRequests })
+    .select({ project: projects, pullRequest: pullRequests, installation: installationStateColumns, hasRegistry: projectHasRegistry })
     .from(projects)
     .innerJoin(pullRequests, and(eq(pullRequests.projectId, projects.id), eq(pullRequests.prNumber, message.pr_number)))
+    .leftJoin(githubInstallations, installationOfProject)
     .where(eq(projects.id, message.project_id));
   if (!found || found.pullRequest.state !== "open") return;
   const { project, pullRequest } = found;
@@ -34,7 +37,11 @@ export async function handlePreviewRequested(ctx: PipelineContext, message: Prev
     .where(and(eq(environments.projectId, project.id), eq(environments.prNumber, message.pr_number), inArray(environments.status, liveEnvironmentStatuses)));
   const subdomainHash = existing?.subdomainHash ?? newSubdomainHash();
   const [provider] = project.cloudProviderId ? await ctx.db.select().from(cloudProviders).where(eq(cloudProviders.id, project.cloudProviderId)) : [];
-  const plan = await planRun(ctx, project, { commit: message.commit_hash, branch: message.branch, prNumber: message.pr_number }, subdomainHash, Boolean(provider));
+  const plan = await planRun(ctx, project, { commit: message.commit_hash, branch: message.branch, prNumber: message.pr_number }, subdomainHash, {
+    hasProvider: Boolean(provider),
+    access: accessFrom(project, found.installation),
+    hasRegistry: found.hasRegistry,
+  });
   const { run, superseded } = await startRun(ctx.db, {
     project,
     region: provider?.region ?? "unknown",
@@ -60,7 +67,11 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
   const loaded = await loadEnvironment(ctx.db, message.environment_id);
   if (!loaded || loaded.environment.status === "terminated" || loaded.environment.status === "reaped") return;
   const { environment, project, provider } = loaded;
-  const plan = await planRun(ctx, project, { commit: environment.commitHash, branch: environment.branchName, prNumber: environment.prNumber }, environment.subdomainHash, Boolean(provider));
+  const plan = await planRun(ctx, project, { commit: environment.commitHash, branch: environment.branchName, prNumber: environment.prNumber }, environment.subdomainHash, {
+    hasProvider: Boolean(provider),
+    access: loaded.access,
+    hasRegistry: (await loadRegistry(ctx.db, project.id)) !== null,
+  });
   const { run, superseded } = await startRun(ctx.db, {
     project,
     region: environment.region,
