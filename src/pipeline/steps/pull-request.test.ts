@@ -43,9 +43,9 @@ describe("the pull_request step", () => {
     await handlePullRequest(ctx, pullRequest(repo, installationId, { pr_number: 4 }));
     await waitForQuiet();
 
-    // The match with every per-project read, startRun, publishing the host, scheduling the team, recording the
+    // The match with every per-project read, startRun, scheduling the team (with the host's snapshot), recording the
     // GitHub deployment and comment ids.
-    expect(await countRoundTrips(() => handlePullRequest(ctx, pullRequest(repo, installationId, {})))).toBe(5);
+    expect(await countRoundTrips(() => handlePullRequest(ctx, pullRequest(repo, installationId, {})))).toBe(4);
     const [environment] = await db.select().from(environments).where(and(eq(environments.projectId, projectId), eq(environments.prNumber, 5)));
     expect(environment).toMatchObject({ status: "pending", commitHash: sha(1), githubDeploymentId: expect.any(Number), githubCommentId: expect.any(Number) });
     const first = (await deployments(repo)).find((d) => d.id === environment!.githubDeploymentId);
@@ -54,7 +54,7 @@ describe("the pull_request step", () => {
     // A push: the live environment's hash is kept and its deployment reused (the ids came back from startRun), so
     // the report writes nothing.
     const pushed = pullRequest(repo, installationId, { action: "synchronize", head_sha: sha(2), updated_at: "2026-11-30T10:05:00.000Z" });
-    expect(await countRoundTrips(() => handlePullRequest(ctx, pushed))).toBe(4);
+    expect(await countRoundTrips(() => handlePullRequest(ctx, pushed))).toBe(3);
     const [after] = await db.select().from(environments).where(and(eq(environments.projectId, projectId), eq(environments.prNumber, 5)));
     expect(after).toMatchObject({ id: environment!.id, subdomainHash: environment!.subdomainHash, commitHash: sha(2), githubDeploymentId: environment!.githubDeploymentId });
     const reused = (await deployments(repo)).find((d) => d.id === environment!.githubDeploymentId);

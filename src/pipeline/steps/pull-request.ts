@@ -14,7 +14,6 @@ import { COMPOSE_FILE_NAMES, parseComposeFile, type ComposeFile } from "../compo
 import { parseStagelyYaml } from "../stagely-yaml.ts";
 import { jobsForMode } from "../build-mode.ts";
 import { projectHasRegistry } from "../../registries/resolve.ts";
-import { publishPreviewHosts } from "../../preview/snapshot.ts";
 import { endEnvironment } from "../transitions.ts";
 import { teardownEffects } from "./teardown.ts";
 
@@ -117,8 +116,7 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     [recordPullRequestEvent(ctx.db, event)],
   );
   await retireBuilders(ctx, superseded, "superseded by a newer commit");
-  await publishPreviewHosts(ctx.env, ctx.db, [run?.environment_id], ctx.logger);
-  await scheduleTeam(ctx, project.teamId);
+  await scheduleTeam(ctx, project.teamId, { publish: [run?.environment_id] });
   if (!run || !environment) return;
   await reportToGitHub(
     ctx,
