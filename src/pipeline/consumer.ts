@@ -24,7 +24,8 @@ async function dispatch(ctx: PipelineContext, message: PipelineMessage): Promise
     case "preview.requested":
       return handlePreviewRequested(ctx, message);
     case "build_job.provision":
-      return handleProvisionBuild(ctx, message.job_id);
+      await handleProvisionBuild(ctx, message.job_id);
+      return;
     case "build_job.finished":
       return handleBuildFinished(ctx, message.job_id);
     case "environment.deploy":
@@ -36,7 +37,8 @@ async function dispatch(ctx: PipelineContext, message: PipelineMessage): Promise
     case "vm.terminate":
       return handleTerminateVm(ctx, message);
     case "team.schedule":
-      return scheduleTeam(ctx, message.team_id);
+      await scheduleTeam(ctx, message.team_id);
+      return;
     case "agent.retire":
       return handleRetireAgent(ctx, message);
   }

@@ -78,8 +78,9 @@ export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[]
 /**
  * Admits waiting environments and hands free build slots to queued jobs of the team, provisioning their builders.
  * `publish`: environments whose preview hosts must see what changed, read in the scheduling's own round trip.
+ * `provisioningFailed`: a claimed job failed for good while provisioning (its failure is settled and reported).
  */
-export async function scheduleTeam(ctx: PipelineContext, teamId: string, options: { publish?: (string | null | undefined)[] } = {}): Promise<void> {
+export async function scheduleTeam(ctx: PipelineContext, teamId: string, options: { publish?: (string | null | undefined)[] } = {}): Promise<{ provisioningFailed: boolean }> {
   const publish = options.publish ?? [];
   const { admitted, claimed, snapshots } = await admitAndClaim(ctx.db, teamId, environmentsWhere(publish));
   await publishSnapshots(ctx.env, snapshots, ctx.logger);
@@ -87,14 +88,16 @@ export async function scheduleTeam(ctx: PipelineContext, teamId: string, options
   await publishPreviewHosts(ctx.env, ctx.db, admitted.filter((id) => !publish.includes(id)), ctx.logger);
   const provision = (jobId: string) => ({ type: "build_job.provision" as const, job_id: jobId });
   await ctx.send(claimed.map(provision), { delaySeconds: PROVISION_FALLBACK_SECONDS });
-  const failed: string[] = [];
-  await Promise.all(
+  const retry: string[] = [];
+  const outcomes = await Promise.all(
     claimed.map((jobId) =>
       handleProvisionBuild(ctx, jobId).catch((error: unknown) => {
         ctx.logger.warn("provisioning a builder failed; retrying through the queue", { job_id: jobId, error: describe(error) });
-        failed.push(jobId);
+        retry.push(jobId);
+        return false;
       }),
     ),
   );
-  await ctx.send(failed.map(provision));
+  await ctx.send(retry.map(provision));
+  return { provisioningFailed: outcomes.includes(true) };
 }

@@ -3,11 +3,11 @@ import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
 import { associatedData } from "../../src/db/encrypted-columns.ts";
-import { buildJobs, secrets, workflowRuns } from "../../src/db/schema.ts";
+import { buildJobs, cloudProviders, secrets, workflowRuns } from "../../src/db/schema.ts";
 import { keyringFromConfig } from "../../src/lib/crypto.ts";
 import { newId } from "../../src/lib/ids.ts";
 import { AgentDriver } from "../agent-driver.ts";
-import { db } from "../db.ts";
+import { db, waitForQuiet } from "../db.ts";
 import { pullRequestPayload, sendWebhook } from "../github-webhooks.ts";
 import { call } from "../harness.ts";
 import { commentsOf, deploymentsOf, eventually, liveEnvironment, previewProject, runningVms, sha } from "./helpers.ts";
@@ -69,6 +69,29 @@ describe("a pull request with a broken stagely.yaml", () => {
       return found.length ? found : undefined;
     });
     expect(comments[0]!.body).toContain("stagely.yaml: builds.api.context is required");
+  });
+});
+
+describe("a build whose VM the cloud refuses", () => {
+  it("fails the run once on GitHub: no \"building\" after the failure, one deployment", { timeout: 60_000 }, async () => {
+    const project = await previewProject([sha(1)], { yaml: "version: 2\nbuilds:\n  web:\n    context: ./web\n    platform: linux/amd64\n" });
+    // The local cloud answers 400 (not retried) to a VM without a region: the build fails while the webhook's own
+    // step provisions it, before that step reports "building".
+    await db.update(cloudProviders).set({ region: "" }).where(eq(cloudProviders.id, project.providerId));
+    await sendWebhook("pull_request", pullRequestPayload({ action: "opened", repo: project.repo, number: 13, sha: sha(1), installationId: project.installationId }));
+    const failed = await eventually("the environment to fail", async () => {
+      const environment = await liveEnvironment(project.projectId, 13);
+      return environment?.status === "failed" ? environment : undefined;
+    });
+    const [job] = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, (await db.select().from(workflowRuns).where(eq(workflowRuns.environmentId, failed.id)))[0]!.id));
+    expect(job!.errorMessage).toMatch(/^could not create the preview VM: /);
+    await waitForQuiet();
+    const deployments = (await deploymentsOf(project.repo)).filter((d) => d.statuses.length > 0);
+    expect(deployments).toHaveLength(1);
+    expect(deployments[0]!.statuses.map((s) => s.state)).toEqual(["failure"]);
+    const comments = await commentsOf(project.repo, 13);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain("The preview failed");
   });
 });
 

@@ -5,7 +5,7 @@ import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
 import { isGitHubError, type RepoRef } from "../github-app.ts";
-import { reportToGitHub } from "../github-report.ts";
+import { reportRunStarted } from "../github-report.ts";
 import type { PullRequestMessage } from "../messages.ts";
 import { eventIsCurrent, newerEventApplied, recordPullRequestEvent, recordPullRequestTitle, type PullRequestEvent } from "../pull-requests.ts";
 import { previewUrl } from "../records.ts";
@@ -116,16 +116,10 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     [recordPullRequestEvent(ctx.db, event)],
   );
   await retireBuilders(ctx, superseded, "superseded by a newer commit");
-  await scheduleTeam(ctx, project.teamId, { publish: [run?.environment_id] });
+  const scheduling = await scheduleTeam(ctx, project.teamId, { publish: [run?.environment_id] });
   if (!run || !environment) return;
-  await reportToGitHub(
-    ctx,
-    { environment, project, access },
-    plan.ok ? "in_progress" : "failure",
-    plan.ok
-      ? { message: `Building ${plan.jobs.length} image(s) for ${previewUrl(environment.subdomainHash, ctx.config)}`, runId: run.id }
-      : { message: "The preview could not start:", detail: plan.error, runId: run.id },
-  );
+  const building = plan.ok ? `Building ${plan.jobs.length} image(s) for ${previewUrl(environment.subdomainHash, ctx.config)}` : "";
+  await reportRunStarted(ctx, { environment, project, access }, run, plan, scheduling, building);
 }
 
 type FileRead = { ok: true; text: string | null } | { ok: false; error: string };

@@ -5,7 +5,7 @@ import { loadRegistry, projectHasRegistry } from "../../registries/resolve.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
-import { reportToGitHub } from "../github-report.ts";
+import { reportRunStarted } from "../github-report.ts";
 import type { PipelineMessage } from "../messages.ts";
 import { loadEnvironment } from "../records.ts";
 import { startRun } from "../runs.ts";
@@ -86,13 +86,6 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
     gate: sql`true`,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
-  await scheduleTeam(ctx, project.teamId, { publish: [environment.id] });
-  if (run) {
-    await reportToGitHub(
-      ctx,
-      loaded,
-      plan.ok ? "in_progress" : "failure",
-      plan.ok ? { message: `Rebuilding (${message.trigger.replace("_", " ")})`, runId: run.id } : { message: "The preview could not start:", detail: plan.error, runId: run.id },
-    );
-  }
+  const scheduling = await scheduleTeam(ctx, project.teamId, { publish: [environment.id] });
+  if (run) await reportRunStarted(ctx, loaded, run, plan, scheduling, `Rebuilding (${message.trigger.replace("_", " ")})`);
 }
