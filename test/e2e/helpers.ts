@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { getConfig } from "../../src/config.ts";
 import { cloudProviders, environments } from "../../src/db/schema.ts";
 import { keyringFromConfig } from "../../src/lib/crypto.ts";
+import type { PullRequestMessage } from "../../src/pipeline/messages.ts";
 import { providerFromRow } from "../../src/providers/factory.ts";
 import { db } from "../db.ts";
 import { fakeUrl } from "../fakes/urls.ts";
@@ -27,6 +28,25 @@ export const COMPOSE = `services:
   api: {image: api, environment: [DATABASE_URL]}
   web: {image: web, ports: ["80:3000"]}
 `;
+
+/** The `github.pull_request` queue message the webhook route makes of an opened pull request, with `changes`. */
+export function pullRequestMessage(repo: string, installationId: number, changes: Partial<PullRequestMessage> = {}): PullRequestMessage {
+  return {
+    type: "github.pull_request",
+    delivery_id: crypto.randomUUID(),
+    installation_id: installationId,
+    repository: repo,
+    action: "opened",
+    pr_number: 5,
+    head_sha: sha(1),
+    head_ref: "feature",
+    title: "Add the cart",
+    is_fork: false,
+    updated_at: new Date().toISOString(),
+    sender: "octocat",
+    ...changes,
+  };
+}
 
 export function sha(n: number): string {
   return n.toString(16).padStart(40, "0");

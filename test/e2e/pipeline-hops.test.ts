@@ -8,7 +8,7 @@ import { db } from "../db.ts";
 import type { AgentConfig } from "../../src/providers/cloud-init.ts";
 import { connect, hello } from "../agents/helpers.ts";
 import { fakeUrl } from "../fakes/urls.ts";
-import { previewProject, runningVms, sha } from "./helpers.ts";
+import { previewProject, pullRequestMessage, runningVms, sha } from "./helpers.ts";
 
 /** Hands one batch to the consumer, as the queue would, and waits for it to be handled. */
 async function deliver(body: unknown) {
@@ -18,26 +18,11 @@ async function deliver(body: unknown) {
   return getQueueResult(batch, ctx);
 }
 
-function pullRequestOpened(repo: string, installationId: number) {
-  return {
-      type: "github.pull_request",
-      delivery_id: crypto.randomUUID(),
-      installation_id: installationId,
-      repository: repo,
-      action: "opened",
-      pr_number: 11,
-      head_sha: sha(3),
-      head_ref: "feature",
-      is_fork: false,
-      updated_at: new Date().toISOString(),
-      sender: "octocat",
-  };
-}
 
 describe("webhook → BUILD in one queue hop", () => {
   it("registry mode: provisions a pull request's builders in the message that planned the run; the delayed fallback then does nothing", async () => {
     const { repo, projectId, providerId, installationId } = await previewProject([sha(3)], { registry: "registry.example.test" });
-    expect((await deliver(pullRequestOpened(repo, installationId))).explicitAcks).toEqual(["m0"]);
+    expect((await deliver(pullRequestMessage(repo, installationId, { pr_number: 11, head_sha: sha(3) }))).explicitAcks).toEqual(["m0"]);
     const [environment] = await db.select().from(environments).where(eq(environments.projectId, projectId));
     const runs = await db.select({ id: workflowRuns.id }).from(workflowRuns).where(eq(workflowRuns.environmentId, environment!.id));
     const jobs = await db.select().from(buildJobs).where(inArray(buildJobs.workflowRunId, runs.map((r) => r.id)));
@@ -56,7 +41,7 @@ describe("webhook → BUILD in one queue hop", () => {
 
   it("default mode: creates the preview VM and queues every BUILD at its agent in that message; the fallback sends no BUILD twice", async () => {
     const { repo, projectId, providerId, installationId } = await previewProject([sha(3)]);
-    expect((await deliver(pullRequestOpened(repo, installationId))).explicitAcks).toEqual(["m0"]);
+    expect((await deliver(pullRequestMessage(repo, installationId, { pr_number: 11, head_sha: sha(3) }))).explicitAcks).toEqual(["m0"]);
     const [environment] = await db.select().from(environments).where(eq(environments.projectId, projectId));
     expect(environment!.vmId).toEqual(expect.any(String));
     const runs = await db.select({ id: workflowRuns.id }).from(workflowRuns).where(eq(workflowRuns.environmentId, environment!.id));

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { countRoundTrips, db, waitForQuiet } from "../../../test/db.ts";
-import { previewProject, sha } from "../../../test/e2e/helpers.ts";
+import { previewProject, pullRequestMessage, sha } from "../../../test/e2e/helpers.ts";
 import { fakeUrl } from "../../../test/fakes/urls.ts";
 import { environments, workflowRuns } from "../../db/schema.ts";
 import { Logger } from "../../lib/logger.ts";
@@ -12,21 +12,7 @@ import { previewUrl } from "../records.ts";
 import { handlePullRequest } from "./pull-request.ts";
 
 function pullRequest(repo: string, installationId: number, changes: Partial<PullRequestMessage>): PullRequestMessage {
-  return {
-    type: "github.pull_request",
-    delivery_id: crypto.randomUUID(),
-    installation_id: installationId,
-    repository: repo,
-    action: "opened",
-    pr_number: 5,
-    head_sha: sha(1),
-    head_ref: "feature",
-    title: "Add the cart",
-    is_fork: false,
-    updated_at: "2026-11-30T10:00:00.000Z",
-    sender: "octocat",
-    ...changes,
-  };
+  return pullRequestMessage(repo, installationId, { updated_at: "2026-11-30T10:00:00.000Z", ...changes });
 }
 
 async function deployments(repo: string) {
