@@ -36,9 +36,9 @@ export async function admitAndClaim(db: Db, teamId: string, publish: SQL | null 
 
 /**
  * Whether the team has work waiting for room (a pending environment, or a queued job of a building run), as a
- * statement for the batch that frees room: when it says no, nothing needs scheduling. A waiting item committed just
- * after it is scheduled by its own writer (every writer of waiting work schedules after it), and the reaper
- * schedules any team that still has waiting work (`scheduleWaitingTeams`).
+ * statement for the batch that frees room: when it says no, nothing needs scheduling. Work queued later is
+ * scheduled by its own writer (every writer of waiting work schedules after it); one queued in the same instant
+ * whose scheduling still saw the room taken is picked up by the reaper (`teamsWithWaitingWork`), within 5 minutes.
  */
 export function waitingWorkStatement(db: Db, teamId: SQL) {
   return db.execute<{ waiting: boolean }>(sql`
