@@ -23,6 +23,11 @@ const roundTripExceptions: Record<string, { max: number; why: string }> = {
   "GET /v1/jobs/:id/logs/stream": { max: 4, why: "a stream: checks the job's team, reads history, then follows the agent" },
 };
 
+/** Routes whose least role may act only on the caller's own `:user`; acting on someone else needs more (their handler checks). */
+const ownUserAtMinRole: Record<string, { why: string }> = {
+  "DELETE /v1/teams/:team/members/:user": { why: "any member may leave; removing someone else needs admin" },
+};
+
 const leaks: string[] = [];
 const seen: string[] = [];
 const logSpies: ReturnType<typeof vi.spyOn>[] = [];
@@ -73,7 +78,7 @@ async function world() {
 
 type World = Awaited<ReturnType<typeof world>>;
 
-function pathFor(route: RouteDefinition, w: World): string {
+function pathFor(route: RouteDefinition, w: World, user: { id: string } = w.target): string {
   if (route.access.kind !== "team") throw new Error("only team routes have resources");
   const idFor = {
     project: w.project.id,
@@ -87,7 +92,7 @@ function pathFor(route: RouteDefinition, w: World): string {
   }[route.access.resource];
   return route.path.replace(/:([a-z_]+)/g, (_, name: string) => {
     if (name === "team") return w.team.slug;
-    if (name === "user") return w.target.id;
+    if (name === "user") return user.id;
     if (name === "installation") return String(w.installation.id);
     if (name === "invitation") return w.invitationId;
     if (name === "id" && idFor) return idFor;
@@ -124,6 +129,10 @@ describe("every team route enforces its declared access", () => {
         expect(denied.status, `${name} as ${role}: ${denied.text}`).toBe(403);
         expect((denied.body as { error: { code: string } }).error.code).toBe("FORBIDDEN");
       }
+      if (ownUserAtMinRole[name]) {
+        const onSomeoneElse = await call(route.method, path, { token: w[minRole].token, body });
+        expect(onSomeoneElse.status, `${name} as ${minRole} on someone else: ${onSomeoneElse.text}`).toBe(403);
+      }
       expect(await auditCount(w.team.id), `${name}: refused calls wrote nothing`).toBe(audits);
 
       if (name === "DELETE /v1/teams/:team") await db.update(environments).set({ status: "terminated" }).where(eq(environments.id, w.environment.id));
@@ -132,7 +141,8 @@ describe("every team route enforces its declared access", () => {
       await call("GET", "/v1/me", { token: w[minRole].token });
       await waitForQuiet();
       let allowed!: Awaited<ReturnType<typeof call>>;
-      const trips = await countRoundTrips(async () => (allowed = await call(route.method, path, { token: w[minRole].token, body })));
+      const allowedPath = ownUserAtMinRole[name] ? pathFor(route, w, w[minRole]) : path;
+      const trips = await countRoundTrips(async () => (allowed = await call(route.method, allowedPath, { token: w[minRole].token, body })));
       expect(allowed.status, `${name} as ${minRole}: ${allowed.text}`).toBeLessThan(300);
       expect(trips, `${name}: database round trips`).toBeLessThanOrEqual(roundTripExceptions[name]?.max ?? 2);
       if (route.method !== "get") expect(await auditCount(w.team.id), `${name} writes an audit row`).toBeGreaterThan(audits);

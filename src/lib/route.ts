@@ -1,8 +1,8 @@
 import type { Hono, MiddlewareHandler } from "hono";
 import * as z from "zod";
 import type { AppContext, AppEnv } from "../app-env.ts";
-import type { Role } from "../auth/roles.ts";
-import { requireAuth } from "../auth/middleware.ts";
+import { requireTeamRole, type Role } from "../auth/roles.ts";
+import { requireAuth, type Membership } from "../auth/middleware.ts";
 import { limitMutations, limitPerIp, type RateLimiterName } from "../auth/rate-limit.ts";
 import { validate } from "./validation.ts";
 
@@ -15,11 +15,22 @@ import { validate } from "./validation.ts";
  * Routes with a token are limited per user on mutations (limitMutations).
  * - team: a member of the team that owns the resource, with at least `minRole`. `resource` names how the
  *   route finds that team: the `:team` path parameter, or the `:id` of a project, cloud provider or secret.
+ *   For `resource: "team"` mountRoutes checks the role itself and hands the handler the caller's membership.
  */
 export type Access =
   | { kind: "public"; perIpLimit: RateLimiterName | null }
   | { kind: "user" }
   | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "environment" | "run" | "job" | "share_token" };
+
+/** A team route found by its `:team` path parameter (team id or slug). */
+export type TeamPathAccess = { kind: "team"; minRole: Role; resource: "team" };
+
+/** What a handler receives: the validated request, and for a TeamPathAccess route the caller's membership of `:team`. */
+export type RouteInput<Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType, A extends Access> = {
+  params: z.output<Params>;
+  query: z.output<Query>;
+  body: z.output<Body>;
+} & ([A] extends [TeamPathAccess] ? { team: Membership } : unknown);
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
 type AnyObject = z.ZodObject<z.ZodRawShape>;
@@ -28,13 +39,14 @@ export interface RouteDefinition<
   Params extends AnyObject = AnyObject,
   Query extends AnyObject = AnyObject,
   Body extends z.ZodType = z.ZodType,
+  A extends Access = Access,
 > {
   method: Method;
   /** Hono path syntax: /v1/projects/:id */
   path: string;
   summary: string;
   tag: string;
-  access: Access;
+  access: A;
   params?: Params;
   query?: Query;
   body?: Body;
@@ -43,18 +55,15 @@ export interface RouteDefinition<
   status?: 200 | 201 | 202 | 204 | 302 | 501;
   /** A valid request body, shown in the docs and used by the security matrix test. */
   example?: z.input<Body>;
-  handler: (
-    c: AppContext,
-    input: { params: z.output<Params>; query: z.output<Query>; body: z.output<Body> },
-  ) => Response | Promise<Response>;
+  handler: (c: AppContext, input: RouteInput<Params, Query, Body, A>) => Response | Promise<Response>;
 }
 
 const registry: RouteDefinition[] = [];
 
 /** Declares a route: its schemas validate the request and document it in /openapi.json (no second copy). */
-export function defineRoute<Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType>(
-  definition: RouteDefinition<Params, Query, Body>,
-): RouteDefinition<Params, Query, Body> {
+export function defineRoute<Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType, A extends Access>(
+  definition: RouteDefinition<Params, Query, Body, A>,
+): RouteDefinition<Params, Query, Body, A> {
   registry.push(definition as unknown as RouteDefinition);
   return definition;
 }
@@ -76,12 +85,22 @@ export function mountRoutes(app: Hono<AppEnv>, definitions: RouteDefinition[]): 
     if (definition.params) chain.push(validate("param", definition.params) as unknown as MiddlewareHandler<AppEnv>);
     if (definition.query) chain.push(validate("query", definition.query) as unknown as MiddlewareHandler<AppEnv>);
     if (definition.body) chain.push(validate("json", definition.body) as unknown as MiddlewareHandler<AppEnv>);
-    const handle: MiddlewareHandler<AppEnv> = async (c) =>
-      definition.handler(c, {
-        params: definition.params ? c.req.valid("param" as never) : {},
+    const { access } = definition;
+    const teamPathRole = access.kind === "team" && access.resource === "team" ? access.minRole : null;
+    if (teamPathRole && !definition.params?.shape.team) {
+      throw new Error(`${definition.method.toUpperCase()} ${definition.path} declares resource "team" but has no :team parameter`);
+    }
+    const handle: MiddlewareHandler<AppEnv> = async (c) => {
+      const params: Record<string, unknown> = definition.params ? c.req.valid("param" as never) : {};
+      const input = {
+        params,
         query: definition.query ? c.req.valid("query" as never) : {},
         body: definition.body ? c.req.valid("json" as never) : undefined,
-      } as never);
+      };
+      if (!teamPathRole) return definition.handler(c, input as never);
+      const team = requireTeamRole(c.get("auth"), String(params.team), teamPathRole);
+      return definition.handler(c, { ...input, team } as never);
+    };
     app.on(definition.method.toUpperCase(), [definition.path], ...chain, handle);
   }
 }

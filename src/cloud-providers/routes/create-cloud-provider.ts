@@ -1,7 +1,6 @@
 import * as z from "zod";
 import { configOf, dbOf, keyringOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { cloudProviders } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
@@ -22,9 +21,8 @@ export const createCloudProvider = defineRoute({
   example: { name: "hetzner-prod", provider_type: "hetzner", region: "nbg1", credentials: { api_token: "hcloud-example-token-0123456789abcdef" } },
   response: cloudProviderSchema,
   status: 201,
-  async handler(c, { params, body }) {
+  async handler(c, { body, team: membership }) {
     const auth = c.get("auth");
-    const membership = requireTeamRole(auth, params.team, "admin");
     assertAllowedOnThisServer(configOf(c), body.provider_type, body.config);
     const db = dbOf(c);
     const id = newId("cloudProvider");

@@ -1,7 +1,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import * as z from "zod";
 import { configOf, dbOf } from "../../app-env.ts";
-import { requireTeamRole, teamIdsWithRole } from "../../auth/roles.ts";
+import { teamIdsWithRole } from "../../auth/roles.ts";
 import { environments, environmentStatuses, liveEnvironmentStatuses, projects } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
@@ -51,8 +51,7 @@ export const listTeamEnvironments = defineRoute({
   params: teamParams,
   query: listQuery,
   response: pageSchema(environmentSchema),
-  async handler(c, { params, query }) {
-    const membership = requireTeamRole(c.get("auth"), params.team, "viewer");
+  async handler(c, { query, team: membership }) {
     const page = keyset(environments.createdAt, environments.id, query);
     const rows = await dbOf(c)
       .select({ environment: environments, prTitle: prTitleOf, failure: environmentFailure })

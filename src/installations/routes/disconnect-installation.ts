@@ -1,7 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { githubInstallations } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -17,9 +16,8 @@ export const disconnectInstallation = defineRoute({
   access: { kind: "team", minRole: "admin", resource: "team" },
   params: installationParams,
   status: 204,
-  async handler(c, { params }) {
+  async handler(c, { params, team: membership }) {
     const auth = c.get("auth");
-    const membership = requireTeamRole(auth, params.team, "admin");
     const db = dbOf(c);
     const ours = and(eq(githubInstallations.id, params.installation), eq(githubInstallations.teamId, membership.teamId));
     const [, , released] = await db.batch([

@@ -1,7 +1,6 @@
 import * as z from "zod";
 import { configOf } from "../../app-env.ts";
 import { oauthApp } from "../../auth/github-oauth.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { teamParams } from "../../lib/schemas.ts";
@@ -15,9 +14,8 @@ export const getInstallUrl = defineRoute({
   access: { kind: "team", minRole: "admin", resource: "team" },
   params: teamParams,
   response: z.object({ url: z.string(), expires_at: z.string() }),
-  handler: async (c, { params }) => {
+  handler: async (c, { team: membership }) => {
     const auth = c.get("auth");
-    const membership = requireTeamRole(auth, params.team, "admin");
     const config = configOf(c);
     if (!config.GITHUB_APP_SLUG) throw new ApiError("SERVICE_UNAVAILABLE", "the GitHub App is not configured on this server (GITHUB_APP_SLUG)");
     // The callback checks who installed with the App's OAuth client: fail now, not after the user went to GitHub.

@@ -1,6 +1,5 @@
 import { and, eq } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { githubInstallations } from "../../db/schema.ts";
 import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -16,8 +15,7 @@ export const listInstallations = defineRoute({
   params: teamParams,
   query: pageQuery,
   response: pageSchema(installationSchema),
-  async handler(c, { params, query }) {
-    const membership = requireTeamRole(c.get("auth"), params.team, "viewer");
+  async handler(c, { query, team: membership }) {
     const page = keyset(githubInstallations.createdAt, githubInstallations.id, query);
     const rows = await dbOf(c)
       .select({ installation: githubInstallations, repositories: repositoriesOf })

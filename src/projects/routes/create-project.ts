@@ -2,7 +2,6 @@ import { eq, sql } from "drizzle-orm";
 import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { projects } from "../../db/schema.ts";
 import { coveringInstallation, notCoveredMessage } from "../../installations/access.ts";
@@ -36,9 +35,8 @@ export const createProject = defineRoute({
   example: { name: "Web", repo_url: "acme/web", default_branch: "main" },
   response: projectSchema,
   status: 201,
-  async handler(c, { params, body }) {
+  async handler(c, { params, body, team: membership }) {
     const auth = c.get("auth");
-    const membership = requireTeamRole(auth, params.team, "admin");
     const projectSlug = body.slug ?? slugify(body.name);
     if (!slug.safeParse(projectSlug).success) {
       throw new ApiError("VALIDATION_FAILED", "invalid body: slug: cannot be derived from this name; pass a slug", {

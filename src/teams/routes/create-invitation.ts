@@ -2,7 +2,6 @@ import { and, eq, sql } from "drizzle-orm";
 import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { roles, teamInvitations } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
@@ -32,9 +31,8 @@ export const createInvitation = defineRoute({
   example: { github_login: "octocat", role: "member" },
   response: invitationSchema,
   status: 201,
-  async handler(c, { params, body }) {
+  async handler(c, { body, team: caller }) {
     const auth = c.get("auth");
-    const caller = requireTeamRole(auth, params.team, "admin");
     assertCanGrant(caller, body.role);
     const db = dbOf(c);
     const id = newId("invitation");

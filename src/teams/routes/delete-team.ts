@@ -1,7 +1,6 @@
 import { and, eq, inArray, isNull, notExists, sql } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { environments, githubInstallations, liveEnvironmentStatuses, projects, teams } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -16,9 +15,8 @@ export const deleteTeam = defineRoute({
   access: { kind: "team", minRole: "owner", resource: "team" },
   params: teamParams,
   status: 204,
-  async handler(c, { params }) {
+  async handler(c, { team: membership }) {
     const auth = c.get("auth");
-    const membership = requireTeamRole(auth, params.team, "owner");
     const db = dbOf(c);
     const liveEnvironment = db
       .select({ one: sql`1` })

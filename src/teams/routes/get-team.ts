@@ -1,6 +1,5 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { teams } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -15,8 +14,7 @@ export const getTeam = defineRoute({
   access: { kind: "team", minRole: "viewer", resource: "team" },
   params: teamParams,
   response: teamSchema,
-  async handler(c, { params }) {
-    const membership = requireTeamRole(c.get("auth"), params.team, "viewer");
+  async handler(c, { params, team: membership }) {
     const [team] = await dbOf(c).select().from(teams).where(and(eq(teams.id, membership.teamId), isNull(teams.deletedAt)));
     if (!team) throw new ApiError("NOT_FOUND", `team ${params.team} not found`);
     return c.json(toApiTeam(team, membership.role));

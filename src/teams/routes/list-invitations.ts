@@ -1,6 +1,5 @@
 import { and, eq } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { teamInvitations } from "../../db/schema.ts";
 import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -16,8 +15,7 @@ export const listInvitations = defineRoute({
   params: teamParams,
   query: pageQuery,
   response: pageSchema(invitationSchema),
-  async handler(c, { params, query }) {
-    const caller = requireTeamRole(c.get("auth"), params.team, "admin");
+  async handler(c, { query, team: caller }) {
     const page = keyset(teamInvitations.createdAt, teamInvitations.id, query);
     const rows = await selectInvitations(dbOf(c))
       .where(and(eq(teamInvitations.teamId, caller.teamId), page.where))

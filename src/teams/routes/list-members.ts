@@ -1,6 +1,5 @@
 import { and, eq } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { teamMembers, users } from "../../db/schema.ts";
 import { keyset, pageQuery, pageSchema } from "../../lib/pagination.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -26,8 +25,7 @@ export const listMembers = defineRoute({
   params: teamParams,
   query: pageQuery,
   response: pageSchema(memberSchema),
-  async handler(c, { params, query }) {
-    const membership = requireTeamRole(c.get("auth"), params.team, "viewer");
+  async handler(c, { query, team: membership }) {
     const page = keyset(teamMembers.createdAt, teamMembers.userId, query);
     const rows = await dbOf(c)
       .select(memberColumns)

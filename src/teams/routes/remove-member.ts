@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
+import { requireRole } from "../../auth/roles.ts";
 import { teamMembers } from "../../db/schema.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { memberParams } from "../model.ts";
@@ -11,15 +11,16 @@ import { forgetCachedAuth } from "../../auth/auth-cache.ts";
 export const removeMember = defineRoute({
   method: "delete",
   path: "/v1/teams/:team/members/:user",
-  summary: "Remove a member from the team (any member may remove themselves)",
+  summary: "Remove a member from the team (an admin's right; any member may remove themselves)",
   tag: "teams",
-  access: { kind: "team", minRole: "admin", resource: "team" },
+  // The least role that can succeed: leaving. Removing someone else needs admin, checked below.
+  access: { kind: "team", minRole: "viewer", resource: "team" },
   params: memberParams,
   status: 204,
-  async handler(c, { params }) {
+  async handler(c, { params, team: caller }) {
     const auth = c.get("auth");
     const leaving = params.user === auth.user.id;
-    const caller = requireTeamRole(auth, params.team, leaving ? "viewer" : "admin");
+    if (!leaving) requireRole(caller, "admin");
     const db = dbOf(c);
     // Leaving yourself is allowed whatever your role, except as the last owner.
     const allowed = memberChangeAllowed(leaving ? { ...caller, role: "owner" } : caller, caller.teamId, params.user, null);

@@ -1,7 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { teamInvitations } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute } from "../../lib/route.ts";
@@ -15,9 +14,8 @@ export const revokeInvitation = defineRoute({
   access: { kind: "team", minRole: "admin", resource: "team" },
   params: teamInvitationParams,
   status: 204,
-  async handler(c, { params }) {
+  async handler(c, { params, team: caller }) {
     const auth = c.get("auth");
-    const caller = requireTeamRole(auth, params.team, "admin");
     const db = dbOf(c);
     const mine = and(eq(teamInvitations.id, params.invitation), eq(teamInvitations.teamId, caller.teamId));
     const revocable = and(mine, invitationOpen, caller.role === "owner" ? undefined : sql`${teamInvitations.role} <> 'owner'`);

@@ -2,7 +2,6 @@ import { and, eq, sql } from "drizzle-orm";
 import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsertWhere } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { roles, teamMembers, users } from "../../db/schema.ts";
 import { defineRoute } from "../../lib/route.ts";
 import { memberParams, memberSchema, toApiMember } from "../model.ts";
@@ -20,9 +19,8 @@ export const updateMember = defineRoute({
   body: z.object({ role: z.enum(roles) }).strict(),
   example: { role: "admin" },
   response: memberSchema,
-  async handler(c, { params, body }) {
+  async handler(c, { params, body, team: caller }) {
     const auth = c.get("auth");
-    const caller = requireTeamRole(auth, params.team, "admin");
     assertCanGrant(caller, body.role);
     const db = dbOf(c);
     const allowed = memberChangeAllowed(caller, caller.teamId, params.user, body.role);

@@ -2,7 +2,6 @@ import { and, eq, isNull } from "drizzle-orm";
 import * as z from "zod";
 import { dbOf } from "../../app-env.ts";
 import { auditInsert } from "../../audit/record.ts";
-import { requireTeamRole } from "../../auth/roles.ts";
 import { databaseErrorOf } from "../../db/client.ts";
 import { teams } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
@@ -32,9 +31,8 @@ export const updateTeam = defineRoute({
     .refine((b) => Object.keys(b).length > 0, "send at least one field to change"),
   example: { name: "Acme Inc.", max_concurrent_environments: 8 },
   response: teamSchema,
-  async handler(c, { params, body }) {
+  async handler(c, { params, body, team: membership }) {
     const auth = c.get("auth");
-    const membership = requireTeamRole(auth, params.team, "admin");
     const db = dbOf(c);
     const changes = {
       name: body.name,
