@@ -5,19 +5,22 @@ import { snapshotStatement, type SnapshotRow } from "../preview/snapshot.ts";
 
 /**
  * Team quotas are enforced by queuing, never by failing: environments wait in `pending` and build jobs in
- * `queued` until the team has room. Each function locks the team row first, so concurrent schedulers of one team
- * take turns and never overshoot.
+ * `queued` until the team has room. Each function is one batch (one transaction) whose first statement locks the
+ * team row, so concurrent schedulers of one team take turns; the statements after it count what is occupied with a
+ * snapshot taken once the lock is held (READ COMMITTED takes one per statement), so they see what the previous
+ * scheduler claimed and never overshoot.
  */
 
 /** Admits waiting environments (oldest first) up to max_concurrent_environments; their runs start building. */
 export async function admitEnvironments(db: Db, teamId: string): Promise<string[]> {
-  const [admitted] = await db.batch([admitStatement(db, teamId), startAdmittedRuns(db, teamId)]);
+  const [, admitted] = await db.batch([lockTeam(db, teamId), admitStatement(db, teamId), startAdmittedRuns(db, teamId)]);
   return admitted.rows.map((r) => r.id);
 }
 
 /** Moves queued build jobs of building runs to `provisioning`, oldest first, up to max_concurrent_builds. */
 export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]> {
-  return (await claimStatement(db, teamId)).rows.map((r) => r.id);
+  const [, claimed] = await db.batch([lockTeam(db, teamId), claimStatement(db, teamId)]);
+  return claimed.rows.map((r) => r.id);
 }
 
 /**
@@ -25,12 +28,12 @@ export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]>
  * reading the preview snapshots of the environments matching `publish` after both, in the same round trip.
  */
 export async function admitAndClaim(db: Db, teamId: string, publish: SQL | null = null): Promise<{ admitted: string[]; claimed: string[]; snapshots: SnapshotRow[] }> {
-  const scheduling = [admitStatement(db, teamId), startAdmittedRuns(db, teamId), claimStatement(db, teamId)] as const;
+  const scheduling = [lockTeam(db, teamId), admitStatement(db, teamId), startAdmittedRuns(db, teamId), claimStatement(db, teamId)] as const;
   if (!publish) {
-    const [admitted, , claimed] = await db.batch(scheduling);
+    const [, admitted, , claimed] = await db.batch(scheduling);
     return { admitted: admitted.rows.map((r) => r.id), claimed: claimed.rows.map((r) => r.id), snapshots: [] };
   }
-  const [admitted, , claimed, snapshots] = await db.batch([...scheduling, snapshotStatement(db, publish)]);
+  const [, admitted, , claimed, snapshots] = await db.batch([...scheduling, snapshotStatement(db, publish)]);
   return { admitted: admitted.rows.map((r) => r.id), claimed: claimed.rows.map((r) => r.id), snapshots: snapshots.rows };
 }
 
@@ -60,9 +63,13 @@ export async function teamsWithWaitingWork(db: Db): Promise<string[]> {
   return rows.map((r) => r.team_id);
 }
 
+function lockTeam(db: Db, teamId: string) {
+  return db.execute(sql`SELECT id FROM ${teams} WHERE id = ${teamId} FOR UPDATE`);
+}
+
 function admitStatement(db: Db, teamId: string) {
   return db.execute<{ id: string }>(sql`
-      WITH team AS (SELECT max_concurrent_environments AS quota FROM ${teams} WHERE id = ${teamId} FOR UPDATE),
+      WITH team AS (SELECT max_concurrent_environments AS quota FROM ${teams} WHERE id = ${teamId}),
       occupied AS (
         SELECT count(*) AS n FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
          WHERE p.team_id = ${teamId} AND (e.status IN ('building', 'deploying', 'ready') OR (e.status = 'failed' AND e.vm_id IS NOT NULL))),
@@ -84,7 +91,7 @@ function startAdmittedRuns(db: Db, teamId: string) {
 
 function claimStatement(db: Db, teamId: string) {
   return db.execute<{ id: string }>(sql`
-    WITH team AS (SELECT max_concurrent_builds AS quota FROM ${teams} WHERE id = ${teamId} FOR UPDATE),
+    WITH team AS (SELECT max_concurrent_builds AS quota FROM ${teams} WHERE id = ${teamId}),
     team_jobs AS (
       SELECT j.id, j.status, j.queued_at, r.status AS run_status FROM ${buildJobs} j
         JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
