@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env.ts";
 import { developmentRoutes } from "./agents/dev-routes.ts";
@@ -24,6 +24,8 @@ import { githubWebhook } from "./webhooks/github.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+// Every Hono here comes from `hono/tiny`: the same Hono with the smallest router (PatternRouter), 2.4 KiB gzip less
+// bundle than the default preset; matching our ~130 routes costs microseconds against a request's database round trip.
 const app = new Hono<AppEnv>()
   .use(requestContext)
   .use(

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { createMiddleware } from "hono/factory";
 import * as z from "zod";
 import { configOf, dbOf, type AppEnv } from "../app-env.ts";

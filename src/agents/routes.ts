@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { configOf, type AppEnv } from "../app-env.ts";
 import { limitPerIp } from "../auth/rate-limit.ts";
 import { ApiError } from "../lib/errors.ts";

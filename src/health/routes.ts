@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { dbOf, type AppEnv } from "../app-env.ts";
 import { ApiError } from "../lib/errors.ts";
 

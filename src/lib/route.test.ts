@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { beforeEach, describe, expect, it } from "vitest";
 import * as z from "zod";
 import type { AppEnv } from "../app-env.ts";

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import { Hono, type Context } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/tiny";
 import { setCookie } from "hono/cookie";
 import { configOf, dbOf, type AppEnv } from "../app-env.ts";
 import { ApiError } from "../lib/errors.ts";

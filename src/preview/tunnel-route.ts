@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import type { AppEnv } from "../app-env.ts";
 import { agentStub } from "../agents/issue-token.ts";
 import { agentIdOfToken, bearerToken } from "../agents/tokens.ts";
