@@ -1,5 +1,7 @@
+import { eq } from "drizzle-orm";
 import type { Db } from "../src/db/client.ts";
-import { githubInstallationRepositories, githubInstallations } from "../src/db/schema.ts";
+import { githubInstallationRepositories, githubInstallations, projects } from "../src/db/schema.ts";
+import { accessFrom, installationOfProject, installationStateColumns, type RepositoryAccess } from "../src/installations/access.ts";
 
 export interface SeededInstallation {
   id: number;
@@ -39,4 +41,10 @@ export async function installApp(
     db.insert(githubInstallationRepositories).values(created.repositories.map((r) => ({ installationId: created.id, repositoryId: r.id, fullName: r.full_name }))),
   ]);
   return { id: created.id, repositories: created.repositories };
+}
+
+/** A project's repository access as the pipeline's loaders decide it (their columns, `accessFrom`), read on its own. */
+export async function repositoryAccess(db: Db, project: Parameters<typeof accessFrom>[0]): Promise<RepositoryAccess> {
+  const [row] = await db.select(installationStateColumns).from(projects).leftJoin(githubInstallations, installationOfProject).where(eq(projects.id, project.id));
+  return accessFrom(project, row);
 }

@@ -1,11 +1,10 @@
 import { and, eq, sql, type SQL } from "drizzle-orm";
-import type { Db } from "../db/client.ts";
 import { githubInstallationRepositories, githubInstallations, projects } from "../db/schema.ts";
 import type { RepoRef } from "../pipeline/github-app.ts";
 
 export type RepositoryAccess = { ok: true; repo: RepoRef } | { ok: false; reason: string };
 
-export interface ProjectRepository {
+interface ProjectRepository {
   id: string;
   teamId: string;
   repoUrl: string;
@@ -14,7 +13,9 @@ export interface ProjectRepository {
 
 /** What a query reads about a project's installation to decide its repository access (see `accessFrom`). */
 export interface InstallationState {
-  accountLogin: string;
+  /** Null when the project has no installation of its team (the left join found none). */
+  id: number | null;
+  accountLogin: string | null;
   suspended: boolean;
   covered: boolean;
 }
@@ -24,11 +25,11 @@ export interface InstallationState {
  * so a loader gets a project's repository access in its own round trip.
  */
 export const installationStateColumns = {
+  id: githubInstallations.id,
   accountLogin: githubInstallations.accountLogin,
   suspended: sql<boolean>`${githubInstallations.suspendedAt} IS NOT NULL`,
   covered: sql<boolean>`EXISTS (SELECT 1 FROM ${githubInstallationRepositories} r
-                                 WHERE r.installation_id = ${githubInstallations.id}
-                                   AND r.full_name = regexp_replace(${projects.repoUrl}, '^https://github\\.com/', ''))`,
+                                 WHERE r.installation_id = ${githubInstallations.id} AND 'https://github.com/' || r.full_name = ${projects.repoUrl})`,
 };
 
 /** The join condition for `installationStateColumns`: the project's installation, only while its team's. */
@@ -43,7 +44,7 @@ export const installationOfProject = and(eq(githubInstallations.id, projects.git
 export function accessFrom(project: ProjectRepository, installation: InstallationState | null | undefined): RepositoryAccess {
   const fullName = fullNameOf(project.repoUrl);
   const [owner = "", name = ""] = fullName.split("/");
-  if (project.githubInstallationId === null || !installation?.accountLogin) {
+  if (project.githubInstallationId === null || installation?.id == null) {
     return {
       ok: false,
       reason: `the Stagely GitHub App is not installed on ${fullName} for this team (or was uninstalled or disconnected): a team admin can install it from GET /v1/teams/${project.teamId}/github/install-url`,
@@ -56,12 +57,6 @@ export function accessFrom(project: ProjectRepository, installation: Installatio
     return { ok: false, reason: `${fullName} is not among the repositories the Stagely GitHub App installation on ${installation.accountLogin} can access; add it in the installation's settings on GitHub` };
   }
   return { ok: true, repo: { owner, name, installationId: project.githubInstallationId } };
-}
-
-/** `accessFrom` with its own query (the same columns the loaders read), for a project read without them. */
-export async function repositoryAccess(db: Db, project: ProjectRepository): Promise<RepositoryAccess> {
-  const [row] = await db.select(installationStateColumns).from(projects).innerJoin(githubInstallations, installationOfProject).where(eq(projects.id, project.id));
-  return accessFrom(project, row);
 }
 
 /**

@@ -5,9 +5,9 @@ import { countRoundTrips, db } from "../../test/db.ts";
 import { fakeUrl } from "../../test/fakes/urls.ts";
 import { installationPayload, installationRepositoriesPayload, sendWebhook } from "../../test/github-webhooks.ts";
 import { call, seedInstallation, seedProject, seedTeam, seedUser, type SeededTeam, type SeededUser } from "../../test/harness.ts";
+import { repositoryAccess } from "../../test/installations.ts";
 import { getConfig } from "../config.ts";
 import { auditLogs, githubInstallationRepositories, githubInstallations, projects, teamMembers } from "../db/schema.ts";
-import { repositoryAccess } from "./access.ts";
 import { signInstallState, verifyInstallState } from "./state.ts";
 
 const CALLBACK_URL = "https://stagely.test/v1/github/installations/callback";

@@ -23,10 +23,10 @@ export type Access =
   | { kind: "team"; minRole: Role; resource: "team" | "project" | "cloud_provider" | "secret" | "environment" | "run" | "job" | "share_token" };
 
 /** A team route found by its `:team` path parameter (team id or slug). */
-export type TeamPathAccess = { kind: "team"; minRole: Role; resource: "team" };
+type TeamPathAccess = { kind: "team"; minRole: Role; resource: "team" };
 
 /** What a handler receives: the validated request, and for a TeamPathAccess route the caller's membership of `:team`. */
-export type RouteInput<Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType, A extends Access> = {
+type RouteInput<Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType, A extends Access> = {
   params: z.output<Params>;
   query: z.output<Query>;
   body: z.output<Body>;

@@ -78,9 +78,9 @@ export async function retireBuilders(ctx: PipelineContext, jobs: SupersededJob[]
 /**
  * Admits waiting environments and hands free build slots to queued jobs of the team, provisioning their builders.
  * `publish`: environments whose preview hosts must see what changed, read in the scheduling's own round trip.
- * `provisioningFailed`: a claimed job failed for good while provisioning (its failure is settled and reported).
+ * `failedRuns`: runs one of whose claimed jobs failed for good while provisioning (settled and reported to GitHub).
  */
-export async function scheduleTeam(ctx: PipelineContext, teamId: string, options: { publish?: (string | null | undefined)[] } = {}): Promise<{ provisioningFailed: boolean }> {
+export async function scheduleTeam(ctx: PipelineContext, teamId: string, options: { publish?: (string | null | undefined)[] } = {}): Promise<{ failedRuns: string[] }> {
   const publish = options.publish ?? [];
   const { admitted, claimed, snapshots } = await admitAndClaim(ctx.db, teamId, environmentsWhere(publish));
   await publishSnapshots(ctx.env, snapshots, ctx.logger);
@@ -94,10 +94,10 @@ export async function scheduleTeam(ctx: PipelineContext, teamId: string, options
       handleProvisionBuild(ctx, jobId).catch((error: unknown) => {
         ctx.logger.warn("provisioning a builder failed; retrying through the queue", { job_id: jobId, error: describe(error) });
         retry.push(jobId);
-        return false;
+        return null;
       }),
     ),
   );
   await ctx.send(retry.map(provision));
-  return { provisioningFailed: outcomes.includes(true) };
+  return { failedRuns: outcomes.filter((runId): runId is string => runId !== null) };
 }

@@ -4,7 +4,8 @@ import type { RepositoryAccess } from "../installations/access.ts";
 import type { PipelineContext } from "./context.ts";
 import type { DeploymentState } from "./github-app.ts";
 import { inertCodeBlock, inertText } from "./github-text.ts";
-import { loadRun, previewUrl } from "./records.ts";
+import { previewUrl } from "./records.ts";
+import type { RunPlan } from "./runs.ts";
 
 /** GitHub's limit for a deployment status description. */
 const DESCRIPTION_CHARS = 140;
@@ -86,26 +87,18 @@ export async function reportToGitHub(ctx: PipelineContext, target: ReportTarget,
 }
 
 /**
- * Reports a run that was just started and scheduled: `building` when its plan holds, `failure` with the plan's error
- * otherwise. A build that failed to provision during that scheduling may be this run's, already reported as a
- * failure: "building" must not follow it (nor open a second deployment), so in that rare case the run is read again.
+ * Reports a run that was just started and scheduled: `failure` with the plan's error when it could not start;
+ * otherwise `in_progress` with `building`'s text, unless one of its builds already failed to provision while it was
+ * scheduled (that failure is on GitHub, and "building" must not follow it).
  */
 export async function reportRunStarted(
   ctx: PipelineContext,
   target: ReportTarget,
-  run: { id: string },
-  plan: { ok: true } | { ok: false; error: string },
-  scheduling: { provisioningFailed: boolean },
-  building: string,
+  runId: string,
+  plan: RunPlan,
+  scheduled: { failedRuns: string[] },
+  building: (plan: Extract<RunPlan, { ok: true }>) => string,
 ): Promise<void> {
-  if (!plan.ok) {
-    await reportToGitHub(ctx, target, "failure", { message: "The preview could not start:", detail: plan.error, runId: run.id });
-    return;
-  }
-  if (scheduling.provisioningFailed) {
-    const current = await loadRun(ctx.db, run.id);
-    if (current?.run.status !== "building") return;
-    target = current;
-  }
-  await reportToGitHub(ctx, target, "in_progress", { message: building, runId: run.id });
+  if (!plan.ok) await reportToGitHub(ctx, target, "failure", { message: "The preview could not start:", detail: plan.error, runId });
+  else if (!scheduled.failedRuns.includes(runId)) await reportToGitHub(ctx, target, "in_progress", { message: building(plan), runId });
 }

@@ -11,21 +11,11 @@ import { snapshotStatement, type SnapshotRow } from "../preview/snapshot.ts";
  * scheduler claimed and never overshoot.
  */
 
-/** Admits waiting environments (oldest first) up to max_concurrent_environments; their runs start building. */
-export async function admitEnvironments(db: Db, teamId: string): Promise<string[]> {
-  const [, admitted] = await db.batch([lockTeam(db, teamId), admitStatement(db, teamId), startAdmittedRuns(db, teamId)]);
-  return admitted.rows.map((r) => r.id);
-}
-
-/** Moves queued build jobs of building runs to `provisioning`, oldest first, up to max_concurrent_builds. */
-export async function claimBuildSlots(db: Db, teamId: string): Promise<string[]> {
-  const [, claimed] = await db.batch([lockTeam(db, teamId), claimStatement(db, teamId)]);
-  return claimed.rows.map((r) => r.id);
-}
-
 /**
- * admitEnvironments then claimBuildSlots in one round trip (one transaction: the claim sees the runs just started),
- * reading the preview snapshots of the environments matching `publish` after both, in the same round trip.
+ * Admits waiting environments (oldest first) up to max_concurrent_environments, starting their runs, then moves
+ * queued build jobs of building runs to `provisioning` (oldest first) up to max_concurrent_builds: one round trip
+ * (one transaction: the claim sees the runs just started), reading the preview snapshots of the environments
+ * matching `publish` after both.
  */
 export async function admitAndClaim(db: Db, teamId: string, publish: SQL | null = null): Promise<{ admitted: string[]; claimed: string[]; snapshots: SnapshotRow[] }> {
   const scheduling = [lockTeam(db, teamId), admitStatement(db, teamId), startAdmittedRuns(db, teamId), claimStatement(db, teamId)] as const;
@@ -39,31 +29,32 @@ export async function admitAndClaim(db: Db, teamId: string, publish: SQL | null 
 
 /**
  * Whether the team has work waiting for room (a pending environment, or a queued job of a building run), as a
- * statement for the batch that frees room: when it says no, nothing needs scheduling. Work queued later is
- * scheduled by its own writer (every writer of waiting work schedules after it); one queued in the same instant
- * whose scheduling still saw the room taken is picked up by the reaper (`teamsWithWaitingWork`), within 5 minutes.
+ * statement for the batch that frees room, after its `lockTeam`: when it says no, nothing needs scheduling. Work
+ * queued later is scheduled by its own writer, whose scheduling waits for that lock and so sees the room freed.
  */
 export function waitingWorkStatement(db: Db, teamId: SQL) {
-  return db.execute<{ waiting: boolean }>(sql`
-    SELECT EXISTS (SELECT 1 FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
-                    WHERE p.team_id = ${teamId} AND e.status = 'pending')
-        OR EXISTS (SELECT 1 FROM ${buildJobs} j JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
-                     JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
-                    WHERE p.team_id = ${teamId} AND j.status = 'queued' AND r.status = 'building') AS waiting`);
+  return db.execute<{ waiting: boolean }>(sql`SELECT ${hasWaitingWork(teamId)} AS waiting`);
 }
 
 /** Teams with waiting work (the reaper schedules them, in case a scheduling after freed room was lost). */
 export async function teamsWithWaitingWork(db: Db): Promise<string[]> {
-  const { rows } = await db.execute<{ team_id: string }>(sql`
-    SELECT DISTINCT p.team_id FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id WHERE e.status = 'pending'
-    UNION
-    SELECT DISTINCT p.team_id FROM ${buildJobs} j JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
-      JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
-     WHERE j.status = 'queued' AND r.status = 'building'`);
-  return rows.map((r) => r.team_id);
+  const { rows } = await db.execute<{ id: string }>(sql`SELECT t.id FROM ${teams} t WHERE t.deleted_at IS NULL AND ${hasWaitingWork(sql`t.id`)}`);
+  return rows.map((r) => r.id);
 }
 
-function lockTeam(db: Db, teamId: string) {
+function hasWaitingWork(teamId: SQL): SQL {
+  return sql`(EXISTS (SELECT 1 FROM ${environments} e JOIN ${projects} p ON p.id = e.project_id
+                       WHERE p.team_id = ${teamId} AND e.status = 'pending')
+           OR EXISTS (SELECT 1 FROM ${buildJobs} j JOIN ${workflowRuns} r ON r.id = j.workflow_run_id
+                        JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
+                       WHERE p.team_id = ${teamId} AND j.status = 'queued' AND r.status = 'building'))`;
+}
+
+/**
+ * Locks the team row for the rest of the batch (a statement of its own: the statements after it take their snapshots
+ * once it is held). Every batch that frees room or fills it starts with it, so those batches take turns.
+ */
+export function lockTeam(db: Db, teamId: string | SQL) {
   return db.execute(sql`SELECT id FROM ${teams} WHERE id = ${teamId} FOR UPDATE`);
 }
 

@@ -3,7 +3,7 @@ import { agentConnections, auditLogs, buildJobs, cloudProviders, environments, l
 import { newId } from "../lib/ids.ts";
 import { providerFromRow } from "../providers/factory.ts";
 import type { PipelineContext } from "./context.ts";
-import { retireAgents, scheduleTeam, terminateVms } from "./effects.ts";
+import { retireAgents, terminateVms } from "./effects.ts";
 import { teamsWithWaitingWork } from "./quotas.ts";
 import { applyRetention, type RetentionReport } from "./retention.ts";
 import { failJob } from "./steps/build.ts";
@@ -78,8 +78,9 @@ export async function runReaper(ctx: PipelineContext): Promise<ReaperReport> {
     if (await failJob(ctx, job.id, `reaped: ${job.reason}`)) report.builds++;
   }
 
-  // Waiting work whose scheduling was lost (a failed step after room was freed) moves on here at the latest.
-  for (const teamId of await teamsWithWaitingWork(ctx.db)) await scheduleTeam(ctx, teamId);
+  // Waiting work whose scheduling was lost (a step that failed after freeing room) moves on here at the latest,
+  // through the queue (retried there; one team's trouble does not stop this sweep).
+  await ctx.send((await teamsWithWaitingWork(ctx.db)).map((teamId) => ({ type: "team.schedule" as const, team_id: teamId })));
 
   report.orphans = await terminateOrphans(ctx, report);
   report.agentsRetired = await retireLeftoverAgents(ctx);

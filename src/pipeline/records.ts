@@ -2,6 +2,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { agentConnections, buildJobs, cloudProviders, environments, githubInstallations, projectRegistries, projects, secrets, workflowRuns } from "../db/schema.ts";
 import { accessFrom, installationOfProject, installationStateColumns, type InstallationState } from "../installations/access.ts";
+import { projectHasRegistry } from "../registries/resolve.ts";
 
 /** A loaded row with the project's repository access decided from the installation state read with it. */
 function withAccess<Row extends { project: Parameters<typeof accessFrom>[0]; installation: InstallationState | null }>(row: Row | undefined) {
@@ -86,7 +87,7 @@ export async function loadDeploy(db: Db, runId: string) {
 /** An environment with its project, cloud provider and the repository access, in one round trip. */
 export async function loadEnvironment(db: Db, environmentId: string) {
   const [row] = await db
-    .select({ environment: environments, project: projects, provider: cloudProviders, installation: installationStateColumns })
+    .select({ environment: environments, project: projects, provider: cloudProviders, installation: installationStateColumns, hasRegistry: projectHasRegistry })
     .from(environments)
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .leftJoin(cloudProviders, eq(cloudProviders.id, environments.cloudProviderId))

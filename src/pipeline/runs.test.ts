@@ -4,7 +4,7 @@ import { db } from "../../test/db.ts";
 import { seedProject, seedTeam, seedUser } from "../../test/harness.ts";
 import { buildJobs, environments, pullRequests, teams, workflowRuns } from "../db/schema.ts";
 import { eventIsCurrent, recordPullRequestEvent, recordPullRequestTitle, type PullRequestEvent } from "./pull-requests.ts";
-import { admitEnvironments, claimBuildSlots } from "./quotas.ts";
+import { admitAndClaim } from "./quotas.ts";
 import { startRun, type JobSpec, type RunPlan } from "./runs.ts";
 
 const jobs: JobSpec[] = [
@@ -46,13 +46,16 @@ function runFor(project: { id: string; cloudProviderId: string | null; defaultPr
   );
 }
 
+const admitEnvironments = async (teamId: string) => (await admitAndClaim(db, teamId)).admitted;
+const claimBuildSlots = async (teamId: string) => (await admitAndClaim(db, teamId)).claimed;
+
 describe("startRun", () => {
   it("creates the environment, the run and one job per build × platform, once however often it is delivered", async () => {
     const { team, project } = await setup();
     const opened = event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z");
     const first = await runFor(project as never, opened);
     expect(first.run!.status).toBe("pending");
-    expect(await admitEnvironments(db, team.id)).toHaveLength(1);
+    expect(await admitEnvironments(team.id)).toHaveLength(1);
     const again = await runFor(project as never, opened);
     expect(again.run!.id).toBe(first.run!.id);
     const envs = await db.select().from(environments).where(eq(environments.projectId, project.id));
@@ -70,7 +73,7 @@ describe("startRun", () => {
     const opened = event(project.id, "opened", "sha1", "2026-11-26T10:00:00Z");
     const pushed = event(project.id, "synchronize", "sha2", "2026-11-26T10:05:00Z");
     const first = await runFor(project as never, opened);
-    await admitEnvironments(db, team.id);
+    await admitEnvironments(team.id);
     await db.update(buildJobs).set({ status: "running", vmId: "vm-1" }).where(eq(buildJobs.name, "api_amd64"));
     const second = await runFor(project as never, pushed);
     expect(second.superseded.map((j) => j.vm_id)).toContain("vm-1");
@@ -124,12 +127,12 @@ describe("quotas", () => {
     const { team, project } = await setup({ environments: 1 });
     await runFor(project as never, event(project.id, "opened", "a", "2026-11-26T10:00:00Z", 1));
     await runFor(project as never, event(project.id, "opened", "b", "2026-11-26T10:00:00Z", 2));
-    expect(await admitEnvironments(db, team.id)).toHaveLength(1);
+    expect(await admitEnvironments(team.id)).toHaveLength(1);
     const statuses = async () => (await db.select().from(environments).where(eq(environments.projectId, project.id))).map((e) => `${e.prNumber}:${e.status}`).sort();
     expect(await statuses()).toEqual(["1:building", "2:pending"]);
-    expect(await admitEnvironments(db, team.id)).toEqual([]);
+    expect(await admitEnvironments(team.id)).toEqual([]);
     await db.update(environments).set({ status: "terminated" }).where(eq(environments.prNumber, 1));
-    expect(await admitEnvironments(db, team.id)).toHaveLength(1);
+    expect(await admitEnvironments(team.id)).toHaveLength(1);
     expect(await statuses()).toEqual(["1:terminated", "2:building"]);
     const runs = await db.select().from(workflowRuns).where(sql`${workflowRuns.environmentId} IN (SELECT id FROM environments WHERE pr_number = 2)`);
     expect(runs[0]!.status).toBe("building");
@@ -138,12 +141,11 @@ describe("quotas", () => {
   it("hands out build slots up to max_concurrent_builds, oldest first, never more under concurrency", async () => {
     const { team, project } = await setup({ builds: 2 });
     await runFor(project as never, event(project.id, "opened", "a", "2026-11-26T10:00:00Z", 1));
-    await admitEnvironments(db, team.id);
-    const claims = await Promise.all(Array.from({ length: 6 }, () => claimBuildSlots(db, team.id)));
+    const claims = await Promise.all(Array.from({ length: 6 }, () => claimBuildSlots(team.id)));
     expect(claims.flat()).toHaveLength(2);
     expect(new Set(claims.flat()).size).toBe(2);
     await db.update(buildJobs).set({ status: "completed" }).where(sql`${buildJobs.id} IN ${claims.flat()}`);
-    expect(await claimBuildSlots(db, team.id)).toHaveLength(1);
-    expect(await claimBuildSlots(db, team.id)).toEqual([]);
+    expect(await claimBuildSlots(team.id)).toHaveLength(1);
+    expect(await claimBuildSlots(team.id)).toEqual([]);
   });
 });

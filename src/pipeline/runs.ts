@@ -1,7 +1,8 @@
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { auditGitHubChangeWhere } from "../audit/record.ts";
-import { buildJobs, environments, type machineSizes, type runTriggers, workflowRuns } from "../db/schema.ts";
+import { buildJobs, environments, githubInstallations, type machineSizes, projects, type runTriggers, workflowRuns } from "../db/schema.ts";
+import { installationOfProject, installationStateColumns, type InstallationState } from "../installations/access.ts";
 import { newId, newSubdomainHash } from "../lib/ids.ts";
 
 type MachineSize = (typeof machineSizes)[number];
@@ -155,24 +156,28 @@ export async function startRun(db: Db, input: StartRunInput, leading: Parameters
           githubDeploymentId: environments.githubDeploymentId,
           githubCommentId: environments.githubCommentId,
         },
+        installation: installationStateColumns,
       })
       .from(workflowRuns)
       .innerJoin(environments, eq(environments.id, workflowRuns.environmentId))
+      .innerJoin(projects, eq(projects.id, environments.projectId))
+      .leftJoin(githubInstallations, installationOfProject)
       .where(eq(workflowRuns.dedupeKey, input.dedupeKey)),
   ];
   const results = await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
   const superseded = (results[leading.length + 1] as { rows: SupersededJob[] }).rows;
   const [made] = results[results.length - 1] as StartedRun[];
-  if (!made) return { run: null, environment: null, superseded };
-  return { run: { id: made.id, environment_id: made.environment.id, status: made.status }, environment: made.environment, superseded };
+  if (!made) return { run: null, environment: null, installation: null, superseded };
+  return { run: { id: made.id, environment_id: made.environment.id, status: made.status }, environment: made.environment, installation: made.installation, superseded };
 }
 
 /**
- * The run a request to build made (or a redelivery found), with its environment as the batch left it: what reporting
- * to GitHub needs, so the step reads nothing more after starting the run.
+ * The run a request to build made (or a redelivery found), with its environment as the batch left it and the state of
+ * the project's installation (for `accessFrom`): what reporting to GitHub needs, so the step reads nothing more.
  */
 interface StartedRun {
   id: string;
   status: string;
   environment: { id: string; prNumber: number; commitHash: string; subdomainHash: string; githubDeploymentId: number | null; githubCommentId: number | null };
+  installation: InstallationState | null;
 }

@@ -4,7 +4,7 @@ import { db } from "../../test/db.ts";
 import { seedProject, seedTeam, seedUser } from "../../test/harness.ts";
 import { buildJobs, environments, workflowRuns } from "../db/schema.ts";
 import { newId } from "../lib/ids.ts";
-import { admitEnvironments } from "./quotas.ts";
+import { admitAndClaim } from "./quotas.ts";
 import { startRun, type JobSpec } from "./runs.ts";
 import { endEnvironment, settleBuildJob, settleDeploy } from "./transitions.ts";
 
@@ -26,7 +26,7 @@ async function buildingRun(jobNames = ["api_amd64", "web_amd64", "worker_amd64"]
     plan: { ok: true, config: {}, composeFile: "services:\n  web: {image: web}\n", jobs: jobNames.map(spec), previewSize: "small" },
     gate: sql`true`,
   });
-  await admitEnvironments(db, team.id);
+  await admitAndClaim(db, team.id);
   const jobs = await db.select().from(buildJobs).where(eq(buildJobs.workflowRunId, run!.id));
   await db.update(buildJobs).set({ status: "running" }).where(eq(buildJobs.workflowRunId, run!.id));
   return { team, project, runId: run!.id, environmentId: run!.environment_id, jobs };

@@ -1,8 +1,8 @@
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { agentConnections, buildJobs, environments, projects, workflowRuns, type DeployedService } from "../db/schema.ts";
 import { snapshotStatement, type SnapshotRow } from "../preview/snapshot.ts";
-import { waitingWorkStatement } from "./quotas.ts";
+import { lockTeam, waitingWorkStatement } from "./quotas.ts";
 import type { SupersededJob } from "./runs.ts";
 
 /**
@@ -34,7 +34,9 @@ export interface JobOutcome {
 export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome | null> {
   const run = sql`(SELECT workflow_run_id FROM ${buildJobs} WHERE id = ${jobId})`;
   const environment = sql`(SELECT environment_id FROM ${workflowRuns} WHERE id = ${run})`;
-  const results = await db.batch([
+  const team = teamOfEnvironment(environment);
+  const [, ...results] = await db.batch([
+    lockTeam(db, team),
     db.execute(sql`
       UPDATE ${workflowRuns} SET status = 'failed', result = 'failure', completed_at = now(),
              duration_seconds = extract(epoch FROM now() - coalesce(started_at, created_at))::int,
@@ -66,7 +68,7 @@ export async function settleBuildJob(db: Db, jobId: string): Promise<JobOutcome 
         JOIN ${environments} e ON e.id = r.environment_id JOIN ${projects} p ON p.id = e.project_id
        WHERE j.id = ${jobId}`),
     snapshotStatement(db, sql`e.id = ${environment}`),
-    waitingWorkStatement(db, sql`(SELECT p.team_id FROM ${projects} p JOIN ${environments} e ON e.project_id = p.id WHERE e.id = ${environment})`),
+    waitingWorkStatement(db, team),
   ]);
   const row = (results[5] as { rows: { id: string; name: string; status: string; vm_id: string | null; agent_id: string | null; cloud_provider_id: string | null; run_id: string; environment_id: string; team_id: string }[] }).rows[0];
   if (!row) return null;
@@ -96,7 +98,9 @@ export async function settleDeploy(
   services: DeployedService[] | null = null,
 ): Promise<{ changed: boolean; snapshots: SnapshotRow[]; teamHasWaitingWork: boolean }> {
   const environment = sql`(SELECT environment_id FROM ${workflowRuns} WHERE id = ${runId})`;
-  const [run, , snapshots, waiting] = await db.batch([
+  const team = teamOfEnvironment(environment);
+  const [, run, , snapshots, waiting] = await db.batch([
+    lockTeam(db, team),
     db.execute<{ id: string }>(sql`
       UPDATE ${workflowRuns}
          SET status = ${healthy ? "completed" : "failed"}, result = ${healthy ? "success" : "failure"}, completed_at = now(),
@@ -111,9 +115,13 @@ export async function settleDeploy(
        WHERE id = ${environment} AND status = 'deploying'
          AND EXISTS (SELECT 1 FROM ${workflowRuns} WHERE id = ${runId} AND status = ${healthy ? "completed" : "failed"})`),
     snapshotStatement(db, sql`e.id = ${environment}`),
-    waitingWorkStatement(db, sql`(SELECT p.team_id FROM ${projects} p JOIN ${environments} e ON e.project_id = p.id WHERE e.id = ${environment})`),
+    waitingWorkStatement(db, team),
   ]);
   return { changed: run.rows.length > 0, snapshots: snapshots.rows, teamHasWaitingWork: waiting.rows[0]?.waiting === true };
+}
+
+function teamOfEnvironment(environment: SQL): SQL {
+  return sql`(SELECT p.team_id FROM ${projects} p JOIN ${environments} e ON e.project_id = p.id WHERE e.id = ${environment})`;
 }
 
 export interface TeardownTarget {

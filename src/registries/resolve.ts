@@ -1,5 +1,4 @@
-import { eq, sql } from "drizzle-orm";
-import type { Db } from "../db/client.ts";
+import { sql } from "drizzle-orm";
 import { associatedData } from "../db/encrypted-columns.ts";
 import { projectRegistries, projects, type cloudProviders } from "../db/schema.ts";
 import { ProviderError } from "../providers/errors.ts";
@@ -10,12 +9,6 @@ export type RegistryRow = typeof projectRegistries.$inferSelect;
 
 /** Long enough for a build's push or a deploy's pull; DigitalOcean's credentials expire after this. */
 const DIGITALOCEAN_EXPIRY_SECONDS = 2 * 60 * 60;
-
-/** The project's registry, or null: default mode. One query. */
-export async function loadRegistry(db: Db, projectId: string): Promise<RegistryRow | null> {
-  const [row] = await db.select().from(projectRegistries).where(eq(projectRegistries.projectId, projectId));
-  return row ?? null;
-}
 
 /**
  * Where images go (`address`, prefixed to image names) and the credentials BUILD and DEPLOY carry (`registry_auth`):
@@ -41,5 +34,5 @@ export async function registryLogin(
   return { address: `${auth.registry}/${registry.registryName}`, auth };
 }
 
-/** `loadRegistry(…) !== null` as a column of a query over `projects`: the project is in registry mode. */
+/** A column of a query over `projects`: the project has a registry (registry mode) rather than building on its preview VM. */
 export const projectHasRegistry = sql<boolean>`EXISTS (SELECT 1 FROM ${projectRegistries} WHERE ${projectRegistries.projectId} = ${projects.id})`;

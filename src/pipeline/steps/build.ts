@@ -21,14 +21,15 @@ import { registryLogin } from "../../registries/resolve.ts";
  * `build_job.provision`: a job that holds a build slot gets its machine. Default mode (no registry): the BUILD goes
  * to the environment's preview VM, created now if it has none. Registry mode: a builder VM of its own, whose BUILD is
  * queued in its agent's Durable Object first, so it is waiting when the agent dials in. Cloud errors that retrying
- * cannot fix fail the job (returning true: the failure is settled and on GitHub); others throw, and the queue
- * retries with backoff.
+ * cannot fix fail the job, and return its run's id (that failure is settled and on GitHub); others throw, and the
+ * queue retries with backoff.
  */
-export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<boolean> {
+export async function handleProvisionBuild(ctx: PipelineContext, jobId: string): Promise<string | null> {
   const loaded = await loadJob(ctx.db, jobId);
-  if (!loaded || loaded.job.status !== "provisioning" || loaded.job.vmId) return false;
+  if (!loaded || loaded.job.status !== "provisioning" || loaded.job.vmId) return null;
   const { job, run, environment, project, provider, registry, access } = loaded;
-  if (!provider) return failJob(ctx, jobId, "the job's cloud provider was removed");
+  const fail = async (reason: string) => ((await failJob(ctx, jobId, reason)) ? run.id : null);
+  if (!provider) return fail("the job's cloud provider was removed");
   const spec = (run.config as StagelyConfig | null)?.builds.flatMap((b) => b.jobs).find((j) => j.name === job.name);
   const build = spec?.build ?? job.name.replace(/_(amd64|arm64|multi)$/, "");
   let login: Awaited<ReturnType<typeof registryLogin>> | null = null;
@@ -37,7 +38,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       login = await registryLogin(ctx, registry, provider);
     } catch (error) {
       if (isProviderError(error) && !error.retryable) {
-        return failJob(ctx, jobId, `could not log in to the project's ${registry.kind} registry: ${error.message}`);
+        return fail(`could not log in to the project's ${registry.kind} registry: ${error.message}`);
       }
       throw error;
     }
@@ -51,18 +52,18 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       previewAgentId = await ensurePreviewVm(ctx, environment, provider, loaded.previewAgentId);
     } catch (error) {
       if (isProviderError(error) && !error.retryable) {
-        return failJob(ctx, jobId, `could not create the preview VM: ${error.message}`);
+        return fail(`could not create the preview VM: ${error.message}`);
       }
       throw error;
     }
     if (!previewAgentId) {
-      return failJob(ctx, jobId, "the environment ended before its build could start");
+      return fail("the environment ended before its build could start");
     }
   }
+  // Access as read with the job, a VM creation ago at most: no later than a disconnect just after minting would be
+  // (the token lives an hour either way), and it spares a round trip.
   const cloneToken = await mintCloneToken(ctx, access);
-  if (!cloneToken.ok) {
-    return failJob(ctx, jobId, `could not get a token to clone the repository: ${cloneToken.reason}`);
-  }
+  if (!cloneToken.ok) return fail(`could not get a token to clone the repository: ${cloneToken.reason}`);
   const arch = job.architecture === "arm64" ? "arm64" : "amd64";
   const image = `${repoOf(project.repoUrl)}/${build}:${run.commitHash.slice(0, 12)}-${arch}`.toLowerCase();
   const command = {
@@ -96,9 +97,9 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       await agentStub(ctx.env, previewAgentId).sendCommand(command, { unlessKnown: true });
     } catch (error) {
       if (!isCommandTooLarge(error)) throw error;
-      return failJob(ctx, jobId, `the build cannot be sent to the preview VM: ${error.message}`);
+      return fail(`the build cannot be sent to the preview VM: ${error.message}`);
     }
-    return false;
+    return null;
   }
 
   // Registry mode: a builder VM per build × platform, which pushes to the project's registry.
@@ -109,7 +110,7 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
   } catch (error) {
     if (!isCommandTooLarge(error)) throw error;
     // Permanent: the job fails now, saying why, instead of being retried (and no VM is made for it).
-    return failJob(ctx, jobId, `the build cannot be sent to its builder: ${error.message}`);
+    return fail(`the build cannot be sent to its builder: ${error.message}`);
   }
 
   try {
@@ -126,10 +127,10 @@ export async function handleProvisionBuild(ctx: PipelineContext, jobId: string):
       .returning({ id: buildJobs.id });
     // Cancelled while the VM was being made: it goes at once.
     if (!recorded) await terminateVms(ctx, [{ instanceId: instance.id, cloudProviderId: provider.id, region: provider.region }]);
-    return false;
+    return null;
   } catch (error) {
     if (isProviderError(error) && !error.retryable) {
-      return failJob(ctx, jobId, `could not create the builder VM: ${error.message}`);
+      return fail(`could not create the builder VM: ${error.message}`);
     }
     throw error;
   }

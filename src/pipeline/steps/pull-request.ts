@@ -33,7 +33,7 @@ export async function handlePullRequest(ctx: PipelineContext, message: PullReque
       stale: newerEventApplied({ projectId: projects.id, prNumber: message.pr_number, updatedAt: message.updated_at }),
       liveSubdomainHash: sql<string | null>`(SELECT ${environments.subdomainHash} FROM ${environments}
         WHERE ${environments.projectId} = ${projects.id} AND ${environments.prNumber} = ${message.pr_number} AND ${inArray(environments.status, liveEnvironmentStatuses)})`,
-      providerRegion: cloudProviders.region,
+      provider: { id: cloudProviders.id, region: cloudProviders.region },
       hasRegistry: projectHasRegistry,
     })
     .from(projects)
@@ -49,7 +49,7 @@ interface ProjectState {
   installation: InstallationState;
   stale: boolean;
   liveSubdomainHash: string | null;
-  providerRegion: string | null;
+  provider: { id: string; region: string } | null;
   hasRegistry: boolean;
 }
 
@@ -91,16 +91,16 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
   const access = accessFrom(project, found.installation);
   const subdomainHash = found.liveSubdomainHash ?? newSubdomainHash();
   const plan = await planRun(ctx, project, { commit: message.head_sha, branch: message.head_ref, prNumber: message.pr_number }, subdomainHash, {
-    hasProvider: found.providerRegion !== null,
+    hasProvider: found.provider !== null,
     access,
     hasRegistry: found.hasRegistry,
   });
 
-  const { run, environment, superseded } = await startRun(
+  const { run, environment, installation, superseded } = await startRun(
     ctx.db,
     {
       project,
-      region: found.providerRegion ?? "unknown",
+      region: found.provider?.region ?? "unknown",
       prNumber: message.pr_number,
       branch: message.head_ref,
       commit: message.head_sha,
@@ -116,10 +116,11 @@ async function handleForProject(ctx: PipelineContext, message: PullRequestMessag
     [recordPullRequestEvent(ctx.db, event)],
   );
   await retireBuilders(ctx, superseded, "superseded by a newer commit");
-  const scheduling = await scheduleTeam(ctx, project.teamId, { publish: [run?.environment_id] });
+  const scheduled = await scheduleTeam(ctx, project.teamId, { publish: [run?.environment_id] });
   if (!run || !environment) return;
-  const building = plan.ok ? `Building ${plan.jobs.length} image(s) for ${previewUrl(environment.subdomainHash, ctx.config)}` : "";
-  await reportRunStarted(ctx, { environment, project, access }, run, plan, scheduling, building);
+  // The access as startRun read it, for the report: not the one read before GitHub was asked for the files.
+  const target = { environment, project, access: accessFrom(project, installation) };
+  await reportRunStarted(ctx, target, run.id, plan, scheduled, (ok) => `Building ${ok.jobs.length} image(s) for ${previewUrl(environment.subdomainHash, ctx.config)}`);
 }
 
 type FileRead = { ok: true; text: string | null } | { ok: false; error: string };

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { cloudProviders, environments, githubInstallations, liveEnvironmentStatuses, projects, pullRequests } from "../../db/schema.ts";
 import { accessFrom, installationOfProject, installationStateColumns } from "../../installations/access.ts";
-import { loadRegistry, projectHasRegistry } from "../../registries/resolve.ts";
+import { projectHasRegistry } from "../../registries/resolve.ts";
 import { newSubdomainHash } from "../../lib/ids.ts";
 import type { PipelineContext } from "../context.ts";
 import { retireBuilders, scheduleTeam } from "../effects.ts";
@@ -70,9 +70,9 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
   const plan = await planRun(ctx, project, { commit: environment.commitHash, branch: environment.branchName, prNumber: environment.prNumber }, environment.subdomainHash, {
     hasProvider: Boolean(provider),
     access: loaded.access,
-    hasRegistry: (await loadRegistry(ctx.db, project.id)) !== null,
+    hasRegistry: loaded.hasRegistry,
   });
-  const { run, superseded } = await startRun(ctx.db, {
+  const { run, installation, superseded } = await startRun(ctx.db, {
     project,
     region: environment.region,
     prNumber: environment.prNumber,
@@ -86,6 +86,8 @@ export async function handleRunRequested(ctx: PipelineContext, message: RunReque
     gate: sql`true`,
   });
   await retireBuilders(ctx, superseded, "superseded by a new run");
-  const scheduling = await scheduleTeam(ctx, project.teamId, { publish: [environment.id] });
-  if (run) await reportRunStarted(ctx, loaded, run, plan, scheduling, `Rebuilding (${message.trigger.replace("_", " ")})`);
+  const scheduled = await scheduleTeam(ctx, project.teamId, { publish: [environment.id] });
+  if (!run) return;
+  const target = { ...loaded, access: accessFrom(project, installation) };
+  await reportRunStarted(ctx, target, run.id, plan, scheduled, () => `Rebuilding (${message.trigger.replace("_", " ")})`);
 }
