@@ -8,7 +8,7 @@ import { db } from "../db.ts";
 import type { AgentConfig } from "../../src/providers/cloud-init.ts";
 import { connect, hello } from "../agents/helpers.ts";
 import { fakeUrl } from "../fakes/urls.ts";
-import { previewProject, pullRequestMessage, runningVms, sha } from "./helpers.ts";
+import { eventually, previewProject, pullRequestMessage, runningVms, sha } from "./helpers.ts";
 
 /** Hands one batch to the consumer, as the queue would, and waits for it to be handled. */
 async function deliver(body: unknown) {
@@ -50,9 +50,12 @@ describe("webhook → BUILD in one queue hop", () => {
     for (const job of jobs) expect((await deliver({ type: "build_job.provision", job_id: job.id })).explicitAcks).toEqual(["m0"]);
     expect((await runningVms(providerId, { environment_id: environment!.id })).map((vm) => vm.id)).toEqual([environment!.vmId]);
 
-    // The preview VM's agent dials in and finds one BUILD per job, each job once.
-    const { started } = (await (await fetch(`${fakeUrl("local-cloud")}/_fake/agents`)).json()) as { started: AgentConfig[] };
-    const config = started.find((c) => c.role === "preview" && c.environment_id === environment!.id)!;
+    // The preview VM boots (50 ms after it was made, a timer in the local cloud), its agent dials in and finds one
+    // BUILD per job, each job once.
+    const config = await eventually("the preview VM to boot", async () => {
+      const { started } = (await (await fetch(`${fakeUrl("local-cloud")}/_fake/agents`)).json()) as { started: AgentConfig[] };
+      return started.find((c) => c.role === "preview" && c.environment_id === environment!.id);
+    });
     const agent = await connect(config.token);
     agent.send(hello(config.agent_id, "1.1.0"));
     for (const _ of jobs) await agent.next("BUILD");
